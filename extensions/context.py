@@ -1,0 +1,80 @@
+"""Jinja extensions of the template: helpers for questions and names derived from answers.
+
+`TemplateHelpers` adds the filters and globals the questions use (validators, defaults from
+`git config`). `DerivedNames` adds values computed from the answers to the rendering context,
+so templates never repeat the derivation.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import subprocess
+import unicodedata
+from typing import Any
+
+from copier_template_extensions import ContextHook
+from jinja2 import Environment
+from jinja2.ext import Extension
+
+SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z0-9-]{2,}$")
+
+
+def slugify(value: str) -> str:
+    """Lowercase ASCII words joined by single hyphens, starting with a letter."""
+    ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", ascii_text.lower())
+    slug = "-".join(words).lstrip("0123456789-")
+    return slug or "service"
+
+
+def is_slug(value: str) -> bool:
+    return bool(SLUG_PATTERN.fullmatch(value))
+
+
+def is_email(value: str) -> bool:
+    return bool(EMAIL_PATTERN.fullmatch(value.strip()))
+
+
+def is_printable_name(value: str) -> bool:
+    return 1 <= len(value) <= 60 and value.isprintable() and bool(value.strip())
+
+
+def git_config(key: str) -> str:
+    """Value of a `git config` key, or an empty string when git or the key is missing."""
+    try:
+        completed = subprocess.run(
+            ["git", "config", "--get", key],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return completed.stdout.strip() if completed.returncode == 0 else ""
+
+
+class TemplateHelpers(Extension):
+    """Filters and globals available to questions and templates."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters["slugify"] = slugify
+        environment.filters["is_slug"] = is_slug
+        environment.filters["is_email"] = is_email
+        environment.filters["is_printable_name"] = is_printable_name
+        environment.globals["git_config"] = git_config
+
+
+class DerivedNames(ContextHook):
+    """Names computed once from the answers and shared by every template."""
+
+    def hook(self, context: dict[str, Any]) -> None:
+        slug = context.get("project_slug")
+        if not isinstance(slug, str):
+            return  # questions are still being asked
+        context["project_snake"] = slug.replace("-", "_")
+        context["python_tag"] = "py" + str(context.get("python_version", "3.13")).replace(".", "")
+        context["current_year"] = datetime.date.today().year

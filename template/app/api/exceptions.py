@@ -1,0 +1,185 @@
+"""One error shape for the whole API: RFC 9457 problem details (`application/problem+json`).
+
+`ERROR_STATUS` is the single table from error classes to HTTP status codes. The exception
+handlers use it to answer, and `problem_responses` uses it to declare each route's error
+responses in the OpenAPI document, so the two cannot disagree.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.domains.base.exceptions import (
+    AuthenticationFailed,
+    Conflict,
+    DomainError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from app.infrastructure.logging import request_id_var
+
+PROBLEM_JSON = "application/problem+json"
+logger = logging.getLogger(__name__)
+
+
+class NotAuthenticated(Exception):
+    """No usable credential: answered 401 with the accepted schemes in `WWW-Authenticate`."""
+
+    code = "not_authenticated"
+
+    def __init__(self, message: str = "authentication required") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RateLimited(Exception):
+    """Too many requests: answered 429 with `Retry-After`."""
+
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many requests, retry later")
+        self.message = f"too many requests; retry in {retry_after} s"
+        self.retry_after = retry_after
+
+
+ERROR_STATUS: Mapping[type, int] = {
+    ValidationFailed: 422,
+    NotFound: 404,
+    PermissionDenied: 403,
+    Conflict: 409,
+    AuthenticationFailed: 401,
+    NotAuthenticated: 401,
+    RateLimited: 429,
+}
+
+
+class ProblemFieldError(BaseModel):
+    loc: list[str | int] = Field(description="Where the error is: body, query, path, ...")
+    message: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    code: str = Field(description="A stable, machine-readable error code.")
+    request_id: str | None = None
+    errors: list[ProblemFieldError] | None = None
+
+
+def status_for(error_class: type[Exception]) -> int:
+    for klass in error_class.__mro__:
+        if klass in ERROR_STATUS:
+            return ERROR_STATUS[klass]
+    return 500
+
+
+def problem_responses(*error_classes: type[Exception]) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route that can fail with `error_classes` (and bad input)."""
+    statuses = {status_for(klass) for klass in (*error_classes, ValidationFailed)}
+    return {
+        status: {
+            "model": Problem,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {}},
+        }
+        for status in sorted(statuses)
+    }
+
+
+def problem(
+    request: Request,
+    status: int,
+    *,
+    code: str,
+    detail: str | None = None,
+    errors: Sequence[ProblemFieldError] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = Problem(
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        code=code,
+        request_id=request_id_var.get(),
+        errors=list(errors) if errors is not None else None,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=dict(headers or {}),
+    )
+
+
+def authentication_challenges(request: Request) -> str:
+    """The `WWW-Authenticate` value naming the schemes this service accepts."""
+    return request.app.state.authentication_challenges
+
+
+async def _domain_error(
+    request: Request, error: DomainError | NotAuthenticated | RateLimited
+) -> JSONResponse:
+    status = status_for(type(error))
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = authentication_challenges(request)
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    errors = None
+    if isinstance(error, ValidationFailed) and error.errors:
+        errors = [
+            ProblemFieldError(loc=[e.field], message=e.message, type=error.code)
+            for e in error.errors
+        ]
+    return problem(
+        request, status, code=error.code, detail=error.message, errors=errors, headers=headers
+    )
+
+
+async def _request_validation_error(
+    request: Request, error: RequestValidationError
+) -> JSONResponse:
+    # The offending input is left out on purpose: it may hold a secret.
+    errors = [
+        ProblemFieldError(loc=list(item["loc"]), message=item["msg"], type=item["type"])
+        for item in error.errors()
+    ]
+    return problem(
+        request, 422, code="validation_failed", detail="the request is not valid", errors=errors
+    )
+
+
+async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    detail = error.detail if isinstance(error.detail, str) else HTTPStatus(error.status_code).phrase
+    code = HTTPStatus(error.status_code).phrase.lower().replace(" ", "_")
+    headers = dict(error.headers or {})
+    return problem(request, error.status_code, code=code, detail=detail, headers=headers)
+
+
+def install_exception_handlers(app: FastAPI) -> None:
+    # Starlette dispatches on the class, so each handler only ever sees the type it declares.
+    handlers: list[tuple[type[Exception], Callable[..., Awaitable[Response]]]] = [
+        (DomainError, _domain_error),
+        (NotAuthenticated, _domain_error),
+        (RateLimited, _domain_error),
+        (RequestValidationError, _request_validation_error),
+        (StarletteHTTPException, _http_error),
+    ]
+    for error_class, handler in handlers:
+        app.add_exception_handler(error_class, handler)

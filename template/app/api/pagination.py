@@ -1,0 +1,25 @@
+"""Query parameters shared by list endpoints: sort, page and size."""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.domains.base.filters import MAX_PAGE_SIZE, PageParams, SortParams
+
+
+class ListQuery(BaseModel):
+    """Mixed into a domain's filters to make one query-parameter model per list endpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sort: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Field to sort by; prefix with - for descending (for example -created_at).",
+    )
+    page: int = Field(default=1, ge=1, description="Page number, from 1.")
+    size: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE, description="Items per page.")
+
+    def sort_params(self) -> SortParams | None:
+        return SortParams.parse(self.sort) if self.sort is not None else None
+
+    def page_params(self) -> PageParams:
+        return PageParams(page=self.page, size=self.size)

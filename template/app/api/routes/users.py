@@ -1,0 +1,79 @@
+"""Users: the caller (`/me`) and user management (`/users`, admins manage, everyone reads self)."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.api.dependencies import CurrentUser, UserServiceDep
+from app.api.exceptions import NotAuthenticated, problem_responses
+from app.api.pagination import ListQuery
+from app.domains.base.exceptions import Conflict, NotFound, PermissionDenied
+from app.domains.base.schemas import Page
+from app.domains.users.models import User
+from app.domains.users.schemas import UserCreate, UserFilters, UserRead, UserUpdate
+
+router = APIRouter(tags=["users"])
+
+
+class UserListQuery(UserFilters, ListQuery):
+    """Filters, sort and pagination of `GET /users`."""
+
+
+@router.get("/me", responses=problem_responses(NotAuthenticated))
+async def read_me(user: CurrentUser) -> UserRead:
+    """The authenticated user."""
+    return UserRead.model_validate(user)
+
+
+@router.get("/users", responses=problem_responses(NotAuthenticated, PermissionDenied))
+async def list_users(
+    service: UserServiceDep, query: Annotated[UserListQuery, Query()]
+) -> Page[UserRead]:
+    """Users in the caller's scope: everyone for admins, only themself for standard users."""
+    users, total = await service.list_page(
+        query, sort=query.sort_params(), page=query.page_params()
+    )
+    return Page(
+        items=[UserRead.model_validate(user) for user in users],
+        total=total,
+        page=query.page,
+        size=query.size,
+    )
+
+
+@router.post(
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(NotAuthenticated, PermissionDenied, Conflict),
+)
+async def create_user(data: UserCreate, service: UserServiceDep) -> UserRead:
+    """Create a user (admins only)."""
+    return UserRead.model_validate(await service.create(data))
+
+
+@router.get("/users/{user_id}", responses=problem_responses(NotAuthenticated, NotFound))
+async def read_user(user_id: uuid.UUID, service: UserServiceDep) -> UserRead:
+    """One user, if it is in the caller's scope."""
+    return UserRead.model_validate(await service.get(user_id))
+
+
+@router.patch(
+    "/users/{user_id}",
+    responses=problem_responses(NotAuthenticated, NotFound, PermissionDenied, Conflict),
+)
+async def update_user(user_id: uuid.UUID, data: UserUpdate, service: UserServiceDep) -> UserRead:
+    """Change a user's e-mail or role (admins only; nobody changes their own role)."""
+    user: User = await service.update(user_id, data)
+    return UserRead.model_validate(user)
+
+
+@router.delete(
+    "/users/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(NotAuthenticated, NotFound, PermissionDenied),
+)
+async def delete_user(user_id: uuid.UUID, service: UserServiceDep) -> Response:
+    """Delete a user and their credentials (admins only; not themself)."""
+    await service.delete(user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,259 @@
+"""Data access: a small scoped repository and the mixins a domain composes from it.
+
+Rules every repository keeps:
+- every SELECT, UPDATE and DELETE it issues goes through `_apply_user_scope`, so a user only
+  ever reads or changes rows their scope strategy allows;
+- a query that cannot be scoped lives in a method whose name ends in `_unscoped`, which refuses
+  to run for anyone but `SYSTEM`;
+- repositories flush, never commit: the adapter that opened the unit of work commits it.
+"""
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from app.domains.base.authorization import (
+    Actor,
+    AuthorizationContext,
+    AuthorizationScopeStrategy,
+    Statement,
+    SystemContext,
+)
+from app.domains.base.exceptions import NotFound, ValidationFailed
+from app.domains.base.filters import Cursor, Filters, KeysetParams, PageParams, SortParams
+from app.domains.base.models import Entity
+
+
+class Repository[ModelT: Entity]:
+    """Scoped access to one model. Build it with a session and an actor (a user or `SYSTEM`)."""
+
+    model: ClassVar[type[Any]]
+    scope_strategy: ClassVar[type[AuthorizationScopeStrategy[Any]]]
+
+    def __init__(self, session: AsyncSession, actor: Actor) -> None:
+        if not isinstance(actor, AuthorizationContext | SystemContext):
+            raise TypeError(
+                f"{type(self).__name__} needs an AuthorizationContext or SYSTEM, got {actor!r}"
+            )
+        self.session = session
+        self.actor = actor
+        self._scope: AuthorizationScopeStrategy[ModelT] = self.scope_strategy(self.model)
+
+    @property
+    def is_system(self) -> bool:
+        return isinstance(self.actor, SystemContext)
+
+    def _apply_user_scope(self, statement: Statement) -> Statement:
+        """Restrict a statement to the actor's rows; `SYSTEM` sees everything."""
+        if isinstance(self.actor, SystemContext):
+            return statement
+        return self._scope.apply_scope(statement, self.actor)
+
+    def _require_system(self, operation: str) -> None:
+        if not self.is_system:
+            raise PermissionError(f"{type(self).__name__}.{operation} runs only for SYSTEM")
+
+    def _select(self) -> Select[ModelT]:
+        return self._apply_user_scope(select(self.model))
+
+
+class ReadMixin[ModelT: Entity](Repository[ModelT]):
+    async def get(self, entity_id: uuid.UUID) -> ModelT | None:
+        statement = self._select().where(self.model.id == entity_id)
+        return await self.session.scalar(statement)
+
+    async def get_many(self, entity_ids: Sequence[uuid.UUID]) -> list[ModelT]:
+        if not entity_ids:
+            return []
+        rows = await self.session.scalars(self._select().where(self.model.id.in_(entity_ids)))
+        return list(rows)
+
+
+class ListMixin[ModelT: Entity, FiltersT: Filters](Repository[ModelT]):
+    """Filtered, sorted lists with page/size (and a total) or keyset pagination.
+
+    `sortable_fields` is the whitelist of sort names; keyset pagination needs them non-null.
+    Rows are always ordered by the sort field and then by id, so pages are stable.
+    """
+
+    sortable_fields: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {}
+    default_sort: ClassVar[SortParams] = SortParams("created_at", descending=True)
+
+    def _apply_filters(self, statement: Select[Any], filters: FiltersT) -> Select[Any]:
+        """Narrow `statement` by `filters`; override in each domain."""
+        return statement
+
+    def _sort_column(self, sort: SortParams) -> InstrumentedAttribute[Any]:
+        columns = {"created_at": self.model.created_at, **self.sortable_fields}
+        if sort.field not in columns:
+            allowed = ", ".join(sorted(columns))
+            raise ValidationFailed.for_field(
+                "sort", f"unknown field {sort.field!r}; sortable fields: {allowed}"
+            )
+        return columns[sort.field]
+
+    def _ordered(self, statement: Select[Any], sort: SortParams) -> Select[Any]:
+        column = self._sort_column(sort)
+        if sort.descending:
+            return statement.order_by(column.desc(), self.model.id.desc())
+        return statement.order_by(column.asc(), self.model.id.asc())
+
+    async def list_page(
+        self,
+        filters: FiltersT,
+        *,
+        sort: SortParams | None = None,
+        page: PageParams | None = None,
+    ) -> tuple[list[ModelT], int]:
+        sort = sort or self.default_sort
+        page = page or PageParams()
+        statement = self._apply_filters(self._select(), filters)
+        total = await self.session.scalar(
+            select(func.count()).select_from(statement.order_by(None).subquery())
+        )
+        rows = await self.session.scalars(
+            self._ordered(statement, sort).offset(page.offset).limit(page.size)
+        )
+        return list(rows), total or 0
+
+    async def list_keyset(
+        self,
+        filters: FiltersT,
+        *,
+        sort: SortParams | None = None,
+        keyset: KeysetParams | None = None,
+    ) -> tuple[list[ModelT], Cursor | None]:
+        sort = sort or self.default_sort
+        keyset = keyset or KeysetParams()
+        column = self._sort_column(sort)
+        statement = self._apply_filters(self._select(), filters)
+        if keyset.after is not None:
+            value, after_id = self._decode_position(keyset.after, sort, column)
+            # Spelled out rather than as a row comparison, so each value binds with its
+            # column's type (UUIDs and datetimes are stored differently per backend).
+            if sort.descending:
+                after = or_(column < value, and_(column == value, self.model.id < after_id))
+            else:
+                after = or_(column > value, and_(column == value, self.model.id > after_id))
+            statement = statement.where(after)
+        rows = list(
+            await self.session.scalars(self._ordered(statement, sort).limit(keyset.limit + 1))
+        )
+        if len(rows) <= keyset.limit:
+            return rows, None
+        rows = rows[: keyset.limit]
+        last = rows[-1]
+        value = getattr(last, column.key)
+        return rows, Cursor(sort=str(sort), value=_jsonable(value), id=str(last.id))
+
+    def _decode_position(
+        self, cursor: Cursor, sort: SortParams, column: InstrumentedAttribute[Any]
+    ) -> tuple[Any, uuid.UUID]:
+        if cursor.sort != str(sort):
+            raise ValidationFailed.for_field("cursor", f"was issued for sort {cursor.sort!r}")
+        try:
+            python_type = column.type.python_type
+            value = cursor.value
+            if python_type is datetime:
+                value = datetime.fromisoformat(value)
+            elif python_type is uuid.UUID:
+                value = uuid.UUID(value)
+            elif not isinstance(value, python_type):
+                value = python_type(value)
+            return value, uuid.UUID(cursor.id)
+        except (TypeError, ValueError) as error:
+            raise ValidationFailed.for_field("cursor", "is not a valid cursor") from error
+
+
+class CreateMixin[ModelT: Entity](Repository[ModelT]):
+    async def add(self, entity: ModelT) -> ModelT:
+        self.session.add(entity)
+        await self.session.flush()
+        return entity
+
+    async def add_all(self, entities: Sequence[ModelT]) -> list[ModelT]:
+        self.session.add_all(entities)
+        await self.session.flush()
+        return list(entities)
+
+
+class UpdateMixin[ModelT: Entity](Repository[ModelT]):
+    async def update(self, entity: ModelT, values: Mapping[str, Any]) -> ModelT:
+        """Write `values` to `entity` through a scoped UPDATE; `NotFound` if out of scope."""
+        statement = (
+            self._apply_user_scope(update(self.model).where(self.model.id == entity.id))
+            .values(**values)
+            .returning(self.model)
+            .execution_options(populate_existing=True, synchronize_session=False)
+        )
+        updated = (await self.session.scalars(statement)).one_or_none()
+        if updated is None:
+            raise NotFound(f"{self.model.__name__} {entity.id} not found")
+        return updated
+
+    async def update_many(self, entity_ids: Sequence[uuid.UUID], values: Mapping[str, Any]) -> int:
+        """Scoped bulk UPDATE; returns the number of rows changed."""
+        if not entity_ids:
+            return 0
+        statement = (
+            self._apply_user_scope(update(self.model).where(self.model.id.in_(entity_ids)))
+            .values(**values)
+            .returning(self.model.id)
+            .execution_options(synchronize_session=False)
+        )
+        changed = list(await self.session.scalars(statement))
+        await self._refresh_loaded(changed)
+        return len(changed)
+
+    async def _refresh_loaded(self, entity_ids: Sequence[uuid.UUID]) -> None:
+        for entity_id in entity_ids:
+            key = self.session.sync_session.identity_key(self.model, entity_id)
+            if (loaded := self.session.identity_map.get(key)) is not None:
+                await self.session.refresh(loaded)
+
+
+class DeleteMixin[ModelT: Entity](Repository[ModelT]):
+    async def delete(self, entity: ModelT) -> None:
+        """Scoped DELETE of one row; `NotFound` if it is out of scope or already gone."""
+        deleted = await self.delete_many([entity.id])
+        if deleted == 0:
+            raise NotFound(f"{self.model.__name__} {entity.id} not found")
+
+    async def delete_many(self, entity_ids: Sequence[uuid.UUID]) -> int:
+        """Scoped bulk DELETE; returns the number of rows removed."""
+        if not entity_ids:
+            return 0
+        statement = (
+            self._apply_user_scope(delete(self.model).where(self.model.id.in_(entity_ids)))
+            .returning(self.model.id)
+            .execution_options(synchronize_session=False)
+        )
+        removed = list(await self.session.scalars(statement))
+        for entity_id in removed:
+            key = self.session.sync_session.identity_key(self.model, entity_id)
+            if (loaded := self.session.identity_map.get(key)) is not None:
+                self.session.expunge(loaded)
+        return len(removed)
+
+
+class CrudRepository[ModelT: Entity, FiltersT: Filters](
+    ReadMixin[ModelT],
+    ListMixin[ModelT, FiltersT],
+    CreateMixin[ModelT],
+    UpdateMixin[ModelT],
+    DeleteMixin[ModelT],
+):
+    """Every mixin at once, for domains that need the full set."""
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value

@@ -1,0 +1,65 @@
+"""Base Pydantic schemas: inputs reject unknown fields, reads are built from ORM objects."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from math import ceil
+from typing import ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, computed_field, model_validator
+
+
+class Schema(BaseModel):
+    """Base of input schemas (`XCreate`, `XUpdate`): unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class UpdateSchema(Schema):
+    """Base of partial updates: omitted fields are left alone.
+
+    `null` is accepted only for the fields listed in `nullable_fields`; for any other field it
+    is a validation error rather than a database error later.
+    """
+
+    nullable_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _reject_null_for_required_fields(self) -> Self:
+        for name in sorted(self.model_fields_set - self.nullable_fields):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class ReadSchema(BaseModel):
+    """Base of output schemas (`XRead`), validated from ORM objects."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class EntityRead(ReadSchema):
+    id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+
+
+class Page[ItemT](BaseModel):
+    """One page of a list with the total number of matching rows."""
+
+    items: Sequence[ItemT]
+    total: int
+    page: int
+    size: int
+
+    @computed_field
+    @property
+    def pages(self) -> int:
+        return ceil(self.total / self.size) if self.size else 0
+
+
+class KeysetPage[ItemT](BaseModel):
+    """A page of a keyset listing; pass `next_cursor` back to continue, `None` at the end."""
+
+    items: Sequence[ItemT]
+    next_cursor: str | None

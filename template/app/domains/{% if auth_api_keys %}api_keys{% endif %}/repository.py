@@ -1,0 +1,67 @@
+"""Data access for API keys.
+
+Reads and writes are scoped to the owner. The lookups made while authenticating a request run
+before any user is known, so they are `_unscoped` and refuse to run except for `SYSTEM`.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, update
+
+from app.domains.api_keys.authorization import APIKeyScopeStrategy
+from app.domains.api_keys.models import APIKey
+from app.domains.api_keys.schemas import APIKeyFilters
+from app.domains.base.models import utc_now
+from app.domains.base.repository import CrudRepository
+from app.domains.users.models import User
+
+
+def active_condition(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        APIKey.revoked_at.is_(None), or_(APIKey.expires_at.is_(None), APIKey.expires_at > now)
+    )
+
+
+class APIKeyRepository(CrudRepository[APIKey, APIKeyFilters]):
+    model = APIKey
+    scope_strategy = APIKeyScopeStrategy
+    sortable_fields = {"name": APIKey.name}
+
+    def _apply_filters(self, statement: Select[Any], filters: APIKeyFilters) -> Select[Any]:
+        if filters.active is not None:
+            condition = active_condition(utc_now())
+            statement = statement.where(condition if filters.active else not_(condition))
+        return statement
+
+    async def count_active(self, owner_id: uuid.UUID, now: datetime) -> int:
+        statement = self._apply_user_scope(
+            select(func.count(APIKey.id)).where(APIKey.user_id == owner_id, active_condition(now))
+        )
+        return await self.session.scalar(statement) or 0
+
+    async def find_with_owner_by_hash_unscoped(self, key_hash: str) -> tuple[APIKey, User] | None:
+        """The key with this digest and its owner, in one indexed query (authentication)."""
+        self._require_system("find_with_owner_by_hash_unscoped")
+        statement = select(APIKey, User).join(User, APIKey.user_id == User.id)
+        row = (await self.session.execute(statement.where(APIKey.key_hash == key_hash))).first()
+        return None if row is None else (row[0], row[1])
+
+    async def touch_unscoped(self, key_id: uuid.UUID, now: datetime, interval: timedelta) -> bool:
+        """Record a use, unless one was recorded less than `interval` ago; True if written.
+
+        The condition sits in the UPDATE itself, so concurrent requests write at most once.
+        """
+        self._require_system("touch_unscoped")
+        statement = (
+            update(APIKey)
+            .where(
+                APIKey.id == key_id,
+                or_(APIKey.last_used_at.is_(None), APIKey.last_used_at <= now - interval),
+            )
+            .values(last_used_at=now)
+            .returning(APIKey.id)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.scalar(statement)) is not None

@@ -1,0 +1,124 @@
+"""Engine, sessions and the unit of work shared by every adapter.
+
+SQLite (the zero-infrastructure default) and PostgreSQL run the same code. The adapters (an API
+request, a script, a worker task) own the transaction through `unit_of_work`; services and
+repositories only flush.
+"""
+
+from collections.abc import AsyncGenerator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+# Execution option asking SQLite to take the write lock when the transaction starts, so that
+# concurrent writers queue on `busy_timeout` instead of failing to upgrade a read lock.
+SQLITE_WRITE_TRANSACTION = {"sqlite_begin": "BEGIN IMMEDIATE"}
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """An async engine with the per-backend settings the application relies on."""
+    if not is_sqlite(url):
+        return create_async_engine(url, echo=echo, pool_pre_ping=True)
+
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, echo=echo)
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """Foreign keys on, WAL, and transactions that SQLAlchemy controls.
+
+    pysqlite/aiosqlite otherwise begin transactions lazily and on their own terms, which breaks
+    SAVEPOINT (used by nested transactions and by the test suite's per-test rollback).
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        statement = connection.get_execution_options().get("sqlite_begin", "BEGIN")
+        connection.exec_driver_sql(statement)
+
+
+def create_sessionmaker(
+    bind: AsyncEngine | AsyncConnection,
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded values after commit (responses are built from them)."""
+    options: dict[str, Any] = {"expire_on_commit": False, "autoflush": False}
+    if isinstance(bind, AsyncConnection):
+        # Bound to a connection that already has a transaction (tests): commits release a
+        # savepoint and the outer transaction is rolled back by its owner.
+        options["join_transaction_mode"] = "create_savepoint"
+    return async_sessionmaker(bind, **options)
+
+
+@asynccontextmanager
+async def unit_of_work(
+    sessionmaker: async_sessionmaker[AsyncSession], *, write: bool = False
+) -> AsyncGenerator[AsyncSession]:
+    """One transaction: committed when the block succeeds, rolled back when it raises.
+
+    `write=True` declares up front that the block writes, which lets SQLite queue concurrent
+    writers instead of failing them; PostgreSQL ignores it.
+    """
+    async with sessionmaker() as session:
+        bind = session.bind
+        if write and isinstance(bind, AsyncEngine) and bind.dialect.name == "sqlite":
+            await session.connection(execution_options=SQLITE_WRITE_TRANSACTION)
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+class Database:
+    """The engine and session factory of one process, created in the lifespan."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+        *,
+        owns_engine: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.sessionmaker = sessionmaker or create_sessionmaker(engine)
+        self._owns_engine = owns_engine
+
+    @classmethod
+    def from_url(cls, url: str, *, echo: bool = False) -> "Database":
+        return cls(create_engine(url, echo=echo))
+
+    def unit_of_work(self, *, write: bool = False) -> AbstractAsyncContextManager[AsyncSession]:
+        return unit_of_work(self.sessionmaker, write=write)
+
+    async def dispose(self) -> None:
+        if self._owns_engine:
+            await self.engine.dispose()

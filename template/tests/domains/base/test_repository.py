@@ -1,0 +1,200 @@
+"""The base repository: scoping of every statement, lists, pagination, bulk operations.
+
+The users repository stands in for any repository: its scope lets a standard user see only
+their own row and an admin see every row.
+"""
+
+import uuid
+from collections.abc import Callable
+from typing import Any, cast
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domains.base.authorization import SYSTEM, Role, UserContext
+from app.domains.base.exceptions import NotFound, ValidationFailed
+from app.domains.base.filters import Cursor, KeysetParams, PageParams, SortParams
+from app.domains.users.factory import UserFactory
+from app.domains.users.models import User
+from app.domains.users.repository import UserRepository
+from app.domains.users.schemas import UserFilters
+
+NO_FILTERS = UserFilters()
+
+
+def context_of(user: User) -> UserContext:
+    return UserContext(id=user.id, email=user.email, role=user.role)
+
+
+@pytest.fixture
+async def users(session: AsyncSession) -> list[User]:
+    return await UserFactory.create_batch(session, 5)
+
+
+def test_repository_needs_an_actor(session: AsyncSession) -> None:
+    with pytest.raises(TypeError, match="AuthorizationContext or SYSTEM"):
+        UserRepository(session, cast(Any, None))
+
+
+async def test_standard_user_reads_only_their_own_row(
+    session: AsyncSession, users: list[User]
+) -> None:
+    me, other = users[0], users[1]
+    repository = UserRepository(session, context_of(me))
+    assert await repository.get(me.id) is me
+    assert await repository.get(other.id) is None
+    assert await repository.get_many([me.id, other.id]) == [me]
+    assert await repository.get_by_email(other.email) is None
+    rows, total = await repository.list_page(NO_FILTERS)
+    assert (rows, total) == ([me], 1)
+
+
+async def test_system_and_admin_see_every_row(session: AsyncSession, users: list[User]) -> None:
+    admin = await UserFactory.create(session, role=Role.ADMIN)
+    for actor in (SYSTEM, context_of(admin)):
+        _, total = await UserRepository(session, actor).list_page(NO_FILTERS)
+        assert total == len(users) + 1
+
+
+async def test_update_outside_scope_is_not_found_and_changes_nothing(
+    session: AsyncSession, users: list[User]
+) -> None:
+    me, other = users[0], users[1]
+    repository = UserRepository(session, context_of(me))
+    with pytest.raises(NotFound):
+        await repository.update(other, {"email": "stolen@example.com"})
+    await session.refresh(other)
+    assert other.email != "stolen@example.com"
+
+
+async def test_update_in_scope_writes_and_refreshes(
+    session: AsyncSession, users: list[User]
+) -> None:
+    me = users[0]
+    before = me.updated_at
+    updated = await UserRepository(session, context_of(me)).update(me, {"email": "new@example.com"})
+    assert updated is me
+    assert me.email == "new@example.com"
+    assert me.updated_at >= before
+
+
+async def test_bulk_update_and_delete_touch_only_rows_in_scope(
+    session: AsyncSession, users: list[User]
+) -> None:
+    me = users[0]
+    ids = [user.id for user in users]
+    repository = UserRepository(session, context_of(me))
+    assert await repository.update_many(ids, {"role": Role.ADMIN}) == 1
+    assert await repository.delete_many(ids) == 1
+    system = UserRepository(session, SYSTEM)
+    remaining = await system.get_many(ids)
+    assert {user.id for user in remaining} == set(ids[1:])
+    assert all(user.role is Role.STANDARD for user in remaining)
+
+
+async def test_delete_outside_scope_is_not_found(session: AsyncSession, users: list[User]) -> None:
+    me, other = users[0], users[1]
+    with pytest.raises(NotFound):
+        await UserRepository(session, context_of(me)).delete(other)
+    assert await UserRepository(session, SYSTEM).get(other.id) is other
+
+
+async def test_bulk_create_adds_every_row(session: AsyncSession) -> None:
+    repository = UserRepository(session, SYSTEM)
+    created = await repository.add_all([UserFactory.build() for _ in range(3)])
+    assert len(await repository.get_many([user.id for user in created])) == 3
+
+
+async def test_filters_and_search(session: AsyncSession) -> None:
+    await UserFactory.create(session, email="ada@lovelace.example.com", role=Role.ADMIN)
+    await UserFactory.create(session, email="alan@turing.example.com")
+    repository = UserRepository(session, SYSTEM)
+
+    rows, _ = await repository.list_page(UserFilters(search="TURING"))
+    assert [row.email for row in rows] == ["alan@turing.example.com"]
+    rows, _ = await repository.list_page(UserFilters(role=Role.ADMIN))
+    assert [row.email for row in rows] == ["ada@lovelace.example.com"]
+    rows, _ = await repository.list_page(UserFilters(email="ALAN@turing.example.com"))
+    assert [row.email for row in rows] == ["alan@turing.example.com"]
+    rows, total = await repository.list_page(UserFilters(search="%"))
+    assert (rows, total) == ([], 0)
+
+
+async def test_sorting_and_page_size(session: AsyncSession, users: list[User]) -> None:
+    repository = UserRepository(session, SYSTEM)
+    emails = sorted(user.email for user in users)
+    first, total = await repository.list_page(
+        NO_FILTERS, sort=SortParams.parse("email"), page=PageParams(page=1, size=2)
+    )
+    last, _ = await repository.list_page(
+        NO_FILTERS, sort=SortParams.parse("email"), page=PageParams(page=3, size=2)
+    )
+    assert total == 5
+    assert [user.email for user in first] == emails[:2]
+    assert [user.email for user in last] == emails[4:]
+    descending, _ = await repository.list_page(NO_FILTERS, sort=SortParams.parse("-email"))
+    assert [user.email for user in descending] == emails[::-1]
+
+
+async def test_unknown_sort_field_is_a_validation_error(session: AsyncSession) -> None:
+    with pytest.raises(ValidationFailed, match="sortable fields: created_at, email"):
+        await UserRepository(session, SYSTEM).list_page(NO_FILTERS, sort=SortParams("password"))
+
+
+@pytest.mark.parametrize("sort", ["email", "-email", "created_at", "-created_at"])
+async def test_keyset_pages_cover_every_row_once(
+    session: AsyncSession, users: list[User], sort: str
+) -> None:
+    repository = UserRepository(session, SYSTEM)
+    seen: list[uuid.UUID] = []
+    cursor: Cursor | None = None
+    for _ in range(10):
+        rows, cursor = await repository.list_keyset(
+            NO_FILTERS, sort=SortParams.parse(sort), keyset=KeysetParams(after=cursor, limit=2)
+        )
+        seen.extend(row.id for row in rows)
+        if cursor is None:
+            break
+    expected, _ = await repository.list_page(NO_FILTERS, sort=SortParams.parse(sort))
+    assert seen == [user.id for user in expected]
+
+
+async def test_keyset_rejects_a_cursor_of_another_sort_or_garbage(
+    session: AsyncSession, users: list[User]
+) -> None:
+    repository = UserRepository(session, SYSTEM)
+    _, cursor = await repository.list_keyset(
+        NO_FILTERS, sort=SortParams.parse("email"), keyset=KeysetParams(limit=1)
+    )
+    assert cursor is not None
+    with pytest.raises(ValidationFailed, match="cursor"):
+        await repository.list_keyset(
+            NO_FILTERS, sort=SortParams.parse("-email"), keyset=KeysetParams(after=cursor)
+        )
+    with pytest.raises(ValidationFailed, match="cursor"):
+        Cursor.decode("not a cursor!")
+    tampered = Cursor(sort="email", value="x", id="not-a-uuid")
+    with pytest.raises(ValidationFailed, match="cursor"):
+        await repository.list_keyset(
+            NO_FILTERS, sort=SortParams.parse("email"), keyset=KeysetParams(after=tampered)
+        )
+
+
+def test_cursor_round_trips() -> None:
+    cursor = Cursor(sort="-created_at", value="2025-01-01T00:00:00+00:00", id=str(uuid.uuid4()))
+    assert Cursor.decode(cursor.encode()) == cursor
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (lambda: PageParams(page=0), "page"),
+        (lambda: PageParams(size=0), "size"),
+        (lambda: PageParams(size=10_000), "size"),
+        (lambda: KeysetParams(limit=0), "limit"),
+        (lambda: SortParams.parse("-"), "sort"),
+    ],
+)
+def test_list_parameters_are_validated(factory: Callable[[], object], message: str) -> None:
+    with pytest.raises(ValidationFailed, match=message):
+        factory()

@@ -1,0 +1,86 @@
+"""Settings: production refuses sample secrets, URLs get async drivers, lists split on commas."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from app.infrastructure.config import SAMPLE_SECRET_KEY, Settings
+
+STRONG_SECRET = "a-long-random-production-secret-0123456789"
+
+
+def make(**values: Any) -> Settings:
+    return Settings(_env_file=None, **values)
+
+
+@pytest.mark.parametrize("secret", [SAMPLE_SECRET_KEY, "too-short"])
+def test_production_refuses_sample_or_short_secrets(secret: str) -> None:
+    with pytest.raises(ValidationError, match="SECRET_KEY must be set"):
+        make(environment="production", secret_key=secret)
+
+
+def test_production_accepts_a_strong_secret_and_hides_docs() -> None:
+    settings = make(environment="production", secret_key=STRONG_SECRET)
+    assert settings.is_production
+    assert settings.show_docs is False
+    assert settings.json_logs is True
+    assert make(environment="production", secret_key=STRONG_SECRET, docs_enabled=True).show_docs
+
+
+def test_the_sample_environment_file_is_valid_and_matches_the_defaults() -> None:
+    sample = Path(__file__).resolve().parents[2] / ".env.sample"
+    from_sample = Settings(_env_file=sample)
+    assert from_sample.model_dump() == make().model_dump()
+
+
+def test_the_sample_environment_file_lists_every_setting() -> None:
+    sample = Path(__file__).resolve().parents[2] / ".env.sample"
+    listed = {
+        line.split("=", 1)[0]
+        for line in sample.read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert listed == {name.upper() for name in Settings.model_fields}
+
+
+def test_local_defaults_work_without_configuration() -> None:
+    settings = make()
+    assert settings.database_url.startswith("sqlite+aiosqlite://")
+    assert settings.show_docs is True
+    assert settings.json_logs is False
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://u:p@db/app", "postgresql+asyncpg://u:p@db/app"),
+        ("postgres://u:p@db/app", "postgresql+asyncpg://u:p@db/app"),
+        ("sqlite:///./x.db", "sqlite+aiosqlite:///./x.db"),
+        ("postgresql+asyncpg://u:p@db/app", "postgresql+asyncpg://u:p@db/app"),
+    ],
+)
+def test_database_urls_get_async_drivers(given: str, expected: str) -> None:
+    assert make(database_url=given).database_url == expected
+
+
+def test_unsupported_database_url_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="DATABASE_URL must be"):
+        make(database_url="mysql://u:p@db/app")
+
+
+def test_lists_come_from_comma_separated_environment_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example.com, https://b.example.com")
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.1")
+    settings = make()
+    assert settings.cors_origins == ["https://a.example.com", "https://b.example.com"]
+    assert settings.trusted_proxies == ["10.0.0.1"]
+
+
+def test_environment_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "staging")
+    with pytest.raises(ValidationError, match="environment"):
+        make()

@@ -1,0 +1,64 @@
+"""Test databases: a SQLite file by default, a throwaway PostgreSQL database with
+`TEST_DATABASE_URL`, and the migrations that build their schema.
+
+`TEST_DATABASE_URL` names a server and a database to connect to (for example
+`postgresql+asyncpg://postgres:postgres@localhost:5432/postgres`); each test session creates
+its own database next to it (the role needs CREATEDB) and drops it at the end, so sessions can
+run side by side and nothing is left behind.
+"""
+
+import os
+import uuid
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def postgres_server_url() -> str | None:
+    url = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if not url:
+        return None
+    if url.startswith(("postgres://", "postgresql://")):
+        url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
+@asynccontextmanager
+async def temporary_postgres_database(server_url: str) -> AsyncGenerator[str]:
+    """A new, empty database on the server of `server_url`; dropped on exit."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            async with admin.connect() as connection:
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config(PROJECT_ROOT / "alembic.ini")
+    config.attributes["configure_logger"] = False
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(connection: Connection, revision: str = "head") -> None:
+    command.upgrade(alembic_config(connection), revision)
+
+
+def downgrade(connection: Connection, revision: str = "base") -> None:
+    command.downgrade(alembic_config(connection), revision)

@@ -1,0 +1,1 @@
+"""Template test suite. Tiers: T0 (test_render, test_questions), T1 (test_project, slow)."""

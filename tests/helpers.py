@@ -1,0 +1,168 @@
+"""What the template tests share: the option matrix, rendering, and running a rendered project's
+commands the way a user would (with uv and a Python 3.12/3.13 found like the Makefile finds it)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from copier import run_copy
+
+TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
+
+BOOLEAN_OPTIONS = (
+    "auth_clerk",
+    "auth_api_keys",
+    "use_prefect",
+    "use_logfire",
+    "use_github_actions",
+)
+
+# Options whose feature has not landed yet: copier.yml rejects `true` for them.
+UNAVAILABLE_OPTIONS = ("auth_clerk", "use_prefect", "use_logfire")
+
+# Environment variables that nox (uv backend) and an activated virtualenv export. Left in
+# place, `uv` inside a rendered project would install into the test runner's environment.
+_LEAKY_VARIABLES = ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "CONDA_PREFIX")
+
+
+def rejection(answers: Mapping[str, Any]) -> str | None:
+    """The validator message expected for a combination, or None when it must render.
+
+    Copier validates questions in copier.yml order, so the first broken rule wins.
+    """
+    for option in BOOLEAN_OPTIONS:
+        if option in UNAVAILABLE_OPTIONS and answers.get(option):
+            return f"{option} is not available in this version of the template yet"
+        if option == "auth_api_keys" and not (answers.get("auth_clerk") or answers.get(option)):
+            return "at least one authentication method must be on"
+    return None
+
+
+def all_boolean_combinations() -> Iterator[dict[str, bool]]:
+    for values in itertools.product((False, True), repeat=len(BOOLEAN_OPTIONS)):
+        yield dict(zip(BOOLEAN_OPTIONS, values, strict=True))
+
+
+def variant_id(answers: Mapping[str, Any]) -> str:
+    on = [name for name in BOOLEAN_OPTIONS if answers.get(name)]
+    return "+".join(on) or "all-off"
+
+
+def render(destination: Path, answers: Mapping[str, Any] | None = None, **kwargs: Any) -> Path:
+    """Render the working tree (uncommitted changes included) into `destination`."""
+    run_copy(
+        str(TEMPLATE_ROOT),
+        str(destination),
+        data=dict(answers or {}),
+        defaults=True,
+        unsafe=True,
+        vcs_ref="HEAD",
+        quiet=True,
+        **kwargs,
+    )
+    return destination
+
+
+def rendered_project(result: Any) -> Path:
+    """The directory of a successful pytest-copie render (its error otherwise)."""
+    if result.exception is not None or result.project_dir is None:
+        raise AssertionError(f"the render failed: {result.exception!r}") from result.exception
+    return Path(result.project_dir)
+
+
+def answer(project: Path, question: str) -> Any:
+    """One answer recorded in a rendered project's `.copier-answers.yml`."""
+    return yaml.safe_load((project / ".copier-answers.yml").read_text())[question]
+
+
+def uv_binary() -> str:
+    """A real uv executable (a pyenv shim would pick the rendered project's Python and fail)."""
+    if explicit := os.environ.get("UV"):
+        return explicit
+    try:
+        from uv import find_uv_bin
+
+        return find_uv_bin()
+    except ImportError:
+        found = shutil.which("uv")
+        if found is None:
+            raise RuntimeError("uv is not installed: pip install uv") from None
+        return found
+
+
+def find_python(version: str) -> str | None:
+    """An interpreter for `version`: on PATH, managed by uv, or installed by pyenv."""
+    candidate = shutil.which(f"python{version}")
+    if candidate and _runs(candidate):
+        return candidate
+    found = subprocess.run(
+        [uv_binary(), "python", "find", "--no-python-downloads", version],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if found.returncode == 0 and found.stdout.strip():
+        return found.stdout.strip()
+    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    installs = sorted(
+        Path(pyenv_root, "versions").glob(f"{version}*/bin/python{version}"),
+        key=lambda path: [int(part) for part in re.findall(r"\d+", path.parent.parent.name)],
+    )
+    for path in reversed(installs):
+        if _runs(str(path)):
+            return str(path)
+    return None
+
+
+def _runs(executable: str) -> bool:
+    try:
+        return (
+            subprocess.run([executable, "-c", "pass"], capture_output=True, check=False).returncode
+            == 0
+        )
+    except OSError:
+        return False
+
+
+def project_env(python_version: str, **extra: str) -> dict[str, str]:
+    """The environment a user's shell would give `make` inside a rendered project."""
+    env = {key: value for key, value in os.environ.items() if key not in _LEAKY_VARIABLES}
+    uv = uv_binary()
+    env["PATH"] = os.pathsep.join([str(Path(uv).parent), env.get("PATH", "")])
+    python = find_python(python_version)
+    if python is None:
+        raise RuntimeError(f"no Python {python_version} found on PATH, by uv or under pyenv")
+    env["UV_PYTHON"] = python
+    env.setdefault("UV_LINK_MODE", "copy")
+    env.update(extra)
+    return env
+
+
+def run(
+    command: list[str], cwd: Path, env: Mapping[str, str], timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """Run a command; on failure, raise with its output so the test report shows why."""
+    completed = subprocess.run(
+        command,
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} exited {completed.returncode} in {cwd}\n"
+            f"--- stdout ---\n{completed.stdout[-20000:]}\n"
+            f"--- stderr ---\n{completed.stderr[-20000:]}"
+        )
+    return completed
