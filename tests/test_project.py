@@ -3,13 +3,18 @@ README's first run (migrate, create an admin, serve, call /me with the printed k
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,45 +74,101 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
         return error.code, json.loads(error.read())
 
 
-def test_readme_first_run(default_project: Path) -> None:
-    """make migrate, make create-user, make dev, then GET /api/v1/me with the printed key."""
-    env = project_env(answer(default_project, "python_version"))
-    run(["make", "migrate"], default_project, env)
-    created = run(
-        ["make", "create-user", "EMAIL=a@example.com", "ROLE=admin"], default_project, env
-    )
-    user = json.loads(created.stdout.strip().splitlines()[-1])
-    assert user["email"] == "a@example.com"
-    assert user["role"] == "admin"
-
-    port = free_port()
+@contextlib.contextmanager
+def serving(project: Path, env: dict[str, str], command: list[str]) -> Iterator[str]:
+    """Run `command` (which serves on env["PORT"]) until the block ends; yields the API base URL."""
     server = subprocess.Popen(
-        ["make", "dev", f"PORT={port}"],
-        cwd=default_project,
+        command,
+        cwd=project,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
     )
-    base = f"http://127.0.0.1:{port}/api/v1"
+    base = f"http://127.0.0.1:{env['PORT']}/api/v1"
     try:
         deadline = time.monotonic() + 60
         while True:
-            try:
+            with contextlib.suppress(urllib.error.URLError, ConnectionError):
                 if get(f"{base}/health")[0] == 200:
                     break
-            except (urllib.error.URLError, ConnectionError):
-                pass
             if server.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"make dev did not serve:\n{server.communicate()[0]}")
+                raise AssertionError(f"the service did not start:\n{server.communicate()[0]}")
             time.sleep(0.3)
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def create_user(project: Path, env: dict[str, str], email: str, role: str) -> dict[str, str]:
+    created = run(["make", "create-user", f"EMAIL={email}", f"ROLE={role}"], project, env)
+    return json.loads(created.stdout.strip().splitlines()[-1])
+
+
+def test_readme_first_run(default_project: Path) -> None:
+    """make migrate, make create-user, make dev, then GET /api/v1/me with the printed key."""
+    env = project_env(answer(default_project, "python_version"), PORT=str(free_port()))
+    run(["make", "migrate"], default_project, env)
+    user = create_user(default_project, env, "a@example.com", "admin")
+    assert (user["email"], user["role"]) == ("a@example.com", "admin")
+
+    with serving(default_project, env, ["make", "dev", f"PORT={env['PORT']}"]) as base:
         status, me = get(f"{base}/me", {"X-API-Key": user["api_key"]})
         assert status == 200
-        assert me["id"] == user["id"]
-        assert me["email"] == "a@example.com"
-        status, _ = get(f"{base}/me", {"X-API-Key": "sk_wrong"})
-        assert status == 401
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+        assert (me["id"], me["email"]) == (user["id"], "a@example.com")
+        assert get(f"{base}/me", {"X-API-Key": "sk_wrong"})[0] == 401
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_break(
+    default_project: Path, tmp_path: Path
+) -> None:
+    """Property-based requests from the OpenAPI document, as a standard user and as an admin.
+
+    Every check runs except `positive_data_acceptance`: some schema-valid inputs are refused
+    by business rules the schema cannot state (an expiry in the past, a reserved e-mail domain).
+    """
+    env = project_env(
+        answer(default_project, "python_version"),
+        PORT=str(free_port()),
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}",
+        RATE_LIMIT_API_KEY_CREATE="100000/minute",
+        API_KEY_MAX_PER_USER="1000",
+        ACCESS_LOG="false",
+    )
+    run(["make", "migrate"], default_project, env)
+    standard = create_user(default_project, env, "standard@example.com", "standard")
+    admin = create_user(default_project, env, "admin@example.com", "admin")
+    server = ["uv", "run", "uvicorn", "app.api.main:app", "--port", env["PORT"]]
+    with serving(default_project, env, server) as base:
+        for caller in (standard, admin):
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "schemathesis.cli",
+                    "run",
+                    f"{base[:-7]}/openapi.json",
+                    "--header",
+                    f"X-API-Key: {caller['api_key']}",
+                    "--checks",
+                    "all",
+                    "--exclude-checks",
+                    "positive_data_acceptance",
+                    "--max-examples",
+                    "30",
+                    "--seed",
+                    "1",
+                ],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=600,
+            )
+            summary = re.search(r"(\d+) generated, (\d+) passed", result.stdout)
+            print(f"schemathesis as {caller['role']}: {summary.group(0) if summary else '?'}")
+            assert result.returncode == 0, result.stdout[-15000:] + result.stderr[-5000:]
+            assert summary is not None
+            assert int(summary.group(1)) > 100

@@ -6,6 +6,7 @@ responses in the OpenAPI document, so the two cannot disagree.
 """
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -88,9 +89,16 @@ def status_for(error_class: type[Exception]) -> int:
     return 500
 
 
-def problem_responses(*error_classes: type[Exception]) -> dict[int | str, dict[str, Any]]:
-    """The `responses=` of a route that can fail with `error_classes` (and bad input)."""
+def problem_responses(
+    *error_classes: type[Exception], body: bool = False
+) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route that can fail with `error_classes` (and bad input).
+
+    `body=True` for routes that read a request body: one that cannot be decoded is a 400.
+    """
     statuses = {status_for(klass) for klass in (*error_classes, ValidationFailed)}
+    if body:
+        statuses.add(400)
     return {
         status: {
             "model": Problem,
@@ -165,10 +173,27 @@ async def _request_validation_error(
     )
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API serves at this path, from its OpenAPI document.
+
+    The framework's own 405 names only the first route that matched the path.
+    """
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods |= {method.upper() for method in operations}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
     detail = error.detail if isinstance(error.detail, str) else HTTPStatus(error.status_code).phrase
     code = HTTPStatus(error.status_code).phrase.lower().replace(" ", "_")
     headers = dict(error.headers or {})
+    if error.status_code == 405 and (methods := allowed_methods(request)):
+        headers["Allow"] = ", ".join(methods)
     return problem(request, error.status_code, code=code, detail=detail, headers=headers)
 
 

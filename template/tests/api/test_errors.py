@@ -34,6 +34,12 @@ async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
     assert_problem(await client.put("/api/v1/health"), 405)
 
 
+async def test_method_not_allowed_names_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    response = await client.put("/api/v1/users")
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "GET, HEAD, POST"
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "where"),
     [
@@ -42,6 +48,7 @@ async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
         ("POST", "/api/v1/users", {"email": "a@example.com", "admin": True}, ["body", "admin"]),
         ("PATCH", "/api/v1/users/not-a-uuid", {}, ["path", "user_id"]),
         ("GET", "/api/v1/users?page=0", None, ["query", "page"]),
+        ("GET", "/api/v1/users?page=1000000000000000001", None, ["query", "page"]),
         ("GET", "/api/v1/users?size=100000", None, ["query", "size"]),
         ("GET", "/api/v1/users?role=root", None, ["query", "role"]),
         ("GET", "/api/v1/users?unknown=1", None, ["query", "unknown"]),
@@ -141,5 +148,14 @@ async def test_a_failed_commit_is_a_500_and_nothing_is_stored(
 async def test_openapi_declares_problem_responses(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     create_user = spec["paths"]["/api/v1/users"]["post"]["responses"]
-    assert {"401", "403", "409", "422"} <= set(create_user)
+    assert {"400", "401", "403", "409", "422"} <= set(create_user)
     assert "application/problem+json" in create_user["409"]["content"]
+
+
+async def test_openapi_states_what_validation_enforces(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    parameters = spec["paths"]["/api/v1/users"]["get"]["parameters"]
+    sort = next(parameter for parameter in parameters if parameter["name"] == "sort")
+    assert {"email", "-email", "created_at", "-created_at"} <= set(sort["schema"]["enum"])
+    update = spec["components"]["schemas"]["UserUpdate"]["properties"]
+    assert "null" not in str(update["email"])

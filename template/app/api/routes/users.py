@@ -7,10 +7,11 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.api.dependencies import CurrentUser, UserServiceDep
 from app.api.exceptions import NotAuthenticated, problem_responses
-from app.api.pagination import ListQuery
+from app.api.pagination import ListQuery, sort_field
 from app.domains.base.exceptions import Conflict, NotFound, PermissionDenied
 from app.domains.base.schemas import Page
 from app.domains.users.models import User
+from app.domains.users.repository import UserRepository
 from app.domains.users.schemas import UserCreate, UserFilters, UserRead, UserUpdate
 
 router = APIRouter(tags=["users"])
@@ -18,6 +19,8 @@ router = APIRouter(tags=["users"])
 
 class UserListQuery(UserFilters, ListQuery):
     """Filters, sort and pagination of `GET /users`."""
+
+    sort: str | None = sort_field(UserRepository.sort_options())
 
 
 @router.get("/me", responses=problem_responses(NotAuthenticated))
@@ -45,7 +48,7 @@ async def list_users(
 @router.post(
     "/users",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(NotAuthenticated, PermissionDenied, Conflict),
+    responses=problem_responses(NotAuthenticated, PermissionDenied, Conflict, body=True),
 )
 async def create_user(data: UserCreate, service: UserServiceDep) -> UserRead:
     """Create a user (admins only)."""
@@ -60,7 +63,7 @@ async def read_user(user_id: uuid.UUID, service: UserServiceDep) -> UserRead:
 
 @router.patch(
     "/users/{user_id}",
-    responses=problem_responses(NotAuthenticated, NotFound, PermissionDenied, Conflict),
+    responses=problem_responses(NotAuthenticated, NotFound, PermissionDenied, Conflict, body=True),
 )
 async def update_user(user_id: uuid.UUID, data: UserUpdate, service: UserServiceDep) -> UserRead:
     """Change a user's e-mail or role (admins only; nobody changes their own role)."""

@@ -16,6 +16,8 @@ from app.domains.base.exceptions import ValidationFailed
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+# Deep offsets are slow and can overflow a database integer; keyset pagination goes further.
+MAX_PAGE = 100_000
 
 
 class Filters(BaseModel):
@@ -30,8 +32,8 @@ class PageParams:
     size: int = DEFAULT_PAGE_SIZE
 
     def __post_init__(self) -> None:
-        if self.page < 1:
-            raise ValidationFailed.for_field("page", "must be 1 or more")
+        if not 1 <= self.page <= MAX_PAGE:
+            raise ValidationFailed.for_field("page", f"must be between 1 and {MAX_PAGE}")
         if not 1 <= self.size <= MAX_PAGE_SIZE:
             raise ValidationFailed.for_field("size", f"must be between 1 and {MAX_PAGE_SIZE}")
 

@@ -88,6 +88,12 @@ class ListMixin[ModelT: Entity, FiltersT: Filters](Repository[ModelT]):
         """Narrow `statement` by `filters`; override in each domain."""
         return statement
 
+    @classmethod
+    def sort_options(cls) -> list[str]:
+        """Every accepted `sort` value: each sortable field, ascending and descending."""
+        fields = sorted({"created_at", *cls.sortable_fields})
+        return [option for field in fields for option in (field, f"-{field}")]
+
     def _sort_column(self, sort: SortParams) -> InstrumentedAttribute[Any]:
         columns = {"created_at": self.model.created_at, **self.sortable_fields}
         if sort.field not in columns:

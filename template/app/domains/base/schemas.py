@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from math import ceil
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, computed_field, model_validator
 
@@ -23,6 +23,18 @@ class UpdateSchema(Schema):
     """
 
     nullable_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        # Document what the validator enforces: `null` only where `nullable_fields` allows it.
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        for name, prop in schema.get("properties", {}).items():
+            variants = prop.get("anyOf", [])
+            if name not in cls.nullable_fields and {"type": "null"} in variants:
+                kept = [variant for variant in variants if variant != {"type": "null"}]
+                prop.pop("anyOf")
+                prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+        return schema
 
     @model_validator(mode="after")
     def _reject_null_for_required_fields(self) -> Self:
