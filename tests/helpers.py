@@ -33,6 +33,18 @@ UNAVAILABLE_OPTIONS = ("auth_clerk", "use_prefect", "use_logfire")
 _LEAKY_VARIABLES = ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "CONDA_PREFIX")
 
 
+# T1: the variants whose rendered project runs its full `make check` (SQLite and PostgreSQL).
+# Keyed by a readable id; answers not listed take their defaults.
+REPRESENTATIVE_VARIANTS: dict[str, dict[str, Any]] = {
+    "api-keys-only": {
+        "auth_clerk": False,
+        "auth_api_keys": True,
+        "use_prefect": False,
+        "use_logfire": False,
+    },
+}
+
+
 def rejection(answers: Mapping[str, Any]) -> str | None:
     """The validator message expected for a combination, or None when it must render.
 

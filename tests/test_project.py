@@ -1,5 +1,6 @@
-"""T1: a rendered project passes its own `make check`, on SQLite and on PostgreSQL, and the
-README's first run (migrate, create an admin, serve, call /me with the printed key) works."""
+"""T1: representative variants pass their own `make check`, on SQLite and on PostgreSQL; the
+default project's README first run works (migrate, create an admin, serve, call /me with the
+printed key), and a schemathesis run finds no server error and no schema break."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 from pytest_copie.plugin import Copie
 
-from tests.helpers import answer, project_env, rendered_project, run
+from tests.helpers import REPRESENTATIVE_VARIANTS, answer, project_env, rendered_project, run
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +35,14 @@ def default_project(copie_session: Copie) -> Path:
     return project
 
 
+@pytest.fixture(scope="module", params=sorted(REPRESENTATIVE_VARIANTS))
+def variant_project(request: pytest.FixtureRequest, copie_session: Copie) -> Path:
+    answers = REPRESENTATIVE_VARIANTS[request.param]
+    project = rendered_project(copie_session.copy(extra_answers=answers))
+    run(["make", "install"], project, project_env(answer(project, "python_version")))
+    return project
+
+
 def postgres_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL", "")
     if not url:
@@ -43,18 +52,18 @@ def postgres_url() -> str:
     return url
 
 
-def test_make_check_on_sqlite(default_project: Path) -> None:
-    env = project_env(answer(default_project, "python_version"))
+def test_make_check_on_sqlite(variant_project: Path) -> None:
+    env = project_env(answer(variant_project, "python_version"))
     env.pop("TEST_DATABASE_URL", None)
-    result = run(["make", "check"], default_project, env)
+    result = run(["make", "check"], variant_project, env)
     assert "database: SQLite" in result.stdout
     assert " passed" in result.stdout
 
 
-def test_make_check_on_postgresql(default_project: Path) -> None:
+def test_make_check_on_postgresql(variant_project: Path) -> None:
     url = postgres_url()
-    env = project_env(answer(default_project, "python_version"), TEST_DATABASE_URL=url)
-    result = run(["make", "check"], default_project, env)
+    env = project_env(answer(variant_project, "python_version"), TEST_DATABASE_URL=url)
+    result = run(["make", "check"], variant_project, env)
     assert "database: PostgreSQL" in result.stdout
     assert " passed" in result.stdout
 
