@@ -6,6 +6,7 @@
     nox -s t0           every option combination renders clean (fast)
     nox -s t1           rendered projects pass their own `make check` (slow)
     nox -s demo         render the default service into build/demo and serve it
+    nox -s bench        benchmark the default service against a bare FastAPI app
 
 Set TEST_DATABASE_URL (a PostgreSQL server URL) to run the PostgreSQL tier of T1.
 """
@@ -40,8 +41,8 @@ def install_groups(session: nox.Session, *groups: str) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     install_groups(session, "lint")
-    session.run("ruff", "check", "extensions", "tests", "tools", "noxfile.py")
-    session.run("ruff", "format", "--check", "extensions", "tests", "tools", "noxfile.py")
+    session.run("ruff", "check", "extensions", "tests", "tools", "bench", "noxfile.py")
+    session.run("ruff", "format", "--check", "extensions", "tests", "tools", "bench", "noxfile.py")
 
 
 @nox.session
@@ -67,3 +68,10 @@ def demo(session: nox.Session) -> None:
     """Render the default service, install it, migrate SQLite, create an admin, serve it."""
     install_groups(session, "test")
     session.run("python", "-m", "tools.demo", str(DEMO_DIR), *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks (needs BENCH_DATABASE_URL or TEST_DATABASE_URL, and wrk)."""
+    install_groups(session, "test")
+    session.run("python", "-m", "bench.run", *session.posargs)

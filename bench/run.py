@@ -1,0 +1,290 @@
+"""Benchmarks of the rendered default service against a bare FastAPI app, in one run.
+
+Renders the default service into build/bench, serves it with one uvicorn worker on a temporary
+PostgreSQL database, serves bench/bare_app.py the same way, and loads both with wrk at a fixed
+concurrency and duration. It reports requests per second of `GET /api/v1/me` (with an API key)
+and `GET /api/v1/health/live` as ratios to the bare app, the rendered test suite's wall time per
+test on SQLite and PostgreSQL, and the time from `copier copy` to green tests with a warm uv
+cache. Results go to bench/results/ as JSON.
+
+Run through `nox -s bench` with BENCH_DATABASE_URL or TEST_DATABASE_URL naming a PostgreSQL
+server (the role needs CREATEDB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.helpers import TEMPLATE_ROOT, answer, project_env, render
+
+BENCH_DIR = TEMPLATE_ROOT / "build" / "bench"
+RESULTS_DIR = TEMPLATE_ROOT / "bench" / "results"
+DEFAULT_ANSWERS = {"auth_clerk": False, "use_prefect": False, "use_logfire": False}
+SECRET_KEY = "benchmark-secret-key-0123456789-abcdefghijkl"  # noqa: S105 (a throwaway database)
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", flush=True)
+
+
+def ensure_wrk() -> str:
+    if found := shutil.which("wrk"):
+        return found
+    if os.geteuid() != 0:
+        sys.exit("bench: wrk is not installed; install it (Debian: sudo apt-get install wrk)")
+    log("installing wrk from Debian's packages")
+    subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
+    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, capture_output=True)
+    return shutil.which("wrk") or sys.exit("bench: wrk did not install")
+
+
+def server_url() -> str:
+    url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        sys.exit("bench: set BENCH_DATABASE_URL (or TEST_DATABASE_URL) to a PostgreSQL server URL")
+    return url
+
+
+def psql_url(url: str) -> str:
+    """The URL libpq understands (no +asyncpg)."""
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
+
+
+def with_database(url: str, name: str) -> str:
+    head, _, tail = url.rpartition("/")
+    query = "?" + tail.split("?", 1)[1] if "?" in tail else ""
+    return f"{head}/{name}{query}"
+
+
+@contextlib.contextmanager
+def temporary_database(url: str) -> Iterator[str]:
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    subprocess.run(["psql", psql_url(url), "-qc", f'CREATE DATABASE "{name}"'], check=True)
+    try:
+        yield with_database(re.sub(r"^postgres(ql)?://", "postgresql+asyncpg://", url), name)
+    finally:
+        subprocess.run(
+            ["psql", psql_url(url), "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+            check=False,
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(
+    command: list[str], cwd: Path, env: dict[str, str], port: int, probe: str
+) -> Iterator[None]:
+    log_file = (BENCH_DIR / f"server-{port}.log").open("w")
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{probe}", timeout=2),
+            ):
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"bench: the server did not start; see {log_file.name}")
+            time.sleep(0.2)
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        log_file.close()
+
+
+def wrk(
+    binary: str, url: str, seconds: int, connections: int, headers: dict[str, str]
+) -> dict[str, float]:
+    args = [binary, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    output = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if errors:
+        sys.exit(f"bench: {url} answered {errors.group(1)} non-2xx responses:\n{output}")
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", output)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
+    return {"rps": rps, "p50_ms": to_ms(p50), "p99_ms": to_ms(p99)}
+
+
+def to_ms(match: re.Match[str] | None) -> float:
+    if match is None:
+        return float("nan")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def make(project: Path, env: dict[str, str], *args: str) -> str:
+    completed = subprocess.run(
+        ["make", *args], cwd=project, env=env, capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        sys.exit(f"bench: make {' '.join(args)} failed:\n{completed.stdout}\n{completed.stderr}")
+    return completed.stdout
+
+
+def suite_timing(project: Path, env: dict[str, str]) -> dict[str, float]:
+    started = time.perf_counter()
+    output = make(project, env, "test")
+    wall = time.perf_counter() - started
+    passed = int(re.search(r"(\d+) passed", output).group(1))
+    pytest_seconds = float(re.search(r"passed[^\n]* in ([\d.]+)s", output).group(1))
+    return {
+        "tests": passed,
+        "wall_seconds": round(wall, 2),
+        "pytest_seconds": pytest_seconds,
+        "ms_per_test": round(1000 * pytest_seconds / passed, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per endpoint")
+    args = parser.parse_args()
+
+    wrk_binary = ensure_wrk()
+    database_server = server_url()
+    if BENCH_DIR.exists():
+        shutil.rmtree(BENCH_DIR)
+    BENCH_DIR.mkdir(parents=True)
+
+    log("timing copier copy -> green tests (warm uv cache)")
+    started = time.perf_counter()
+    project = render(BENCH_DIR / "service", DEFAULT_ANSWERS)
+    env = project_env(answer(project, "python_version"))
+    env.pop("TEST_DATABASE_URL", None)
+    make(project, env, "install")
+    sqlite_suite = suite_timing(project, env)
+    copy_to_green = round(time.perf_counter() - started, 2)
+
+    log("timing the suite on PostgreSQL")
+    pg_suite = suite_timing(project, {**env, "TEST_DATABASE_URL": database_server})
+
+    with temporary_database(database_server) as database_url:
+        service_env = {
+            **env,
+            "ENVIRONMENT": "production",
+            "SECRET_KEY": SECRET_KEY,
+            "DATABASE_URL": database_url,
+        }
+        make(project, service_env, "migrate")
+        user = json.loads(
+            make(
+                project, service_env, "create-user", "EMAIL=bench@example.com", "ROLE=admin"
+            ).splitlines()[-1]
+        )
+        app_port, bare_port = free_port(), free_port()
+        uvicorn = ["uv", "run", "uvicorn", "--workers", "1", "--host", "127.0.0.1"]
+        app_command = [*uvicorn, "--port", str(app_port), "app.api.main:app"]
+        bare_command = [
+            *uvicorn,
+            "--port",
+            str(bare_port),
+            "--no-access-log",
+            "--app-dir",
+            str(TEMPLATE_ROOT / "bench"),
+            "bare_app:app",
+        ]
+        targets = {
+            "bare": (f"http://127.0.0.1:{bare_port}/hello", {}),
+            "health_live": (f"http://127.0.0.1:{app_port}/api/v1/health/live", {}),
+            "me_api_key": (
+                f"http://127.0.0.1:{app_port}/api/v1/me",
+                {"X-API-Key": user["api_key"]},
+            ),
+        }
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+        with (
+            serve(app_command, project, service_env, app_port, "/api/v1/health/live"),
+            serve(bare_command, project, service_env, bare_port, "/hello"),
+        ):
+            for url, headers in targets.values():
+                wrk(wrk_binary, url, 2, args.connections, headers)  # warm-up
+            for round_number in range(1, args.rounds + 1):
+                for name, (url, headers) in targets.items():
+                    result = wrk(wrk_binary, url, args.seconds, args.connections, headers)
+                    runs[name].append(result)
+                    log(f"round {round_number} {name}: {result['rps']:.0f} req/s")
+
+    median = {
+        name: statistics.median(run["rps"] for run in results) for name, results in runs.items()
+    }
+    ratios = {
+        "me_api_key": round(median["me_api_key"] / median["bare"], 3),
+        "health_live": round(median["health_live"] / median["bare"], 3),
+    }
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=TEMPLATE_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    report = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "commit": commit,
+        "machine": {"cpus": os.cpu_count(), "load_average_before": os.getloadavg()},
+        "wrk": {
+            "seconds": args.seconds,
+            "connections": args.connections,
+            "threads": 1,
+            "rounds": args.rounds,
+        },
+        "requests_per_second_median": {name: round(value, 1) for name, value in median.items()},
+        "runs": runs,
+        "ratios_to_bare": ratios,
+        "targets": {"me_api_key": 0.12, "health_live": 0.6},
+        "suite": {"sqlite": sqlite_suite, "postgresql": pg_suite},
+        "copy_to_green_seconds": copy_to_green,
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    for path in (RESULTS_DIR / f"{stamp}.json", RESULTS_DIR / "latest.json"):
+        path.write_text(json.dumps(report, indent=2) + "\n")
+
+    print()
+    print(f"{'endpoint':<24}{'req/s (median)':>16}{'ratio to bare':>16}{'target':>10}")
+    print(f"{'bare FastAPI /hello':<24}{median['bare']:>16.0f}{1:>16.3f}{'':>10}")
+    for name, label, target in (
+        ("health_live", "GET /api/v1/health/live", ">= 0.6"),
+        ("me_api_key", "GET /api/v1/me (key)", ">= 0.12"),
+    ):
+        print(f"{label:<24}{median[name]:>16.0f}{ratios[name]:>16.3f}{target:>10}")
+    print(
+        f"\nsuite: SQLite {sqlite_suite['tests']} tests in {sqlite_suite['pytest_seconds']} s "
+        f"({sqlite_suite['ms_per_test']} ms/test); PostgreSQL {pg_suite['pytest_seconds']} s "
+        f"({pg_suite['ms_per_test']} ms/test); copier copy to green: {copy_to_green} s"
+    )
+    print(f"written: {RESULTS_DIR / 'latest.json'}")
+
+
+if __name__ == "__main__":
+    main()
