@@ -149,8 +149,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_break(
     run(["make", "migrate"], default_project, env)
     standard = create_user(default_project, env, "standard@example.com", "standard")
     admin = create_user(default_project, env, "admin@example.com", "admin")
-    server = ["uv", "run", "uvicorn", "app.api.main:app", "--port", env["PORT"]]
-    with serving(default_project, env, server) as base:
+    # `make serve` is the api image's command (tests/test_static.py holds them equal).
+    with serving(default_project, env, ["make", "serve", f"PORT={env['PORT']}"]) as base:
         for caller in (standard, admin):
             result = subprocess.run(
                 [
