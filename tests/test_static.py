@@ -11,13 +11,11 @@ install in CI and Docker is `--locked`, and the README's make commands exist.
 from __future__ import annotations
 
 import functools
-import json
 import re
 import shlex
 import subprocess
 import sys
 import tomllib
-from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ import pytest
 import yaml
 from pytest_copie.plugin import Copie
 
+from tests.dockerfile import dockerfile_stages, image_command, instructions
 from tests.helpers import (
     all_boolean_combinations,
     answer,
@@ -92,58 +91,6 @@ def make(project: Path, *args: str) -> str:
 
 
 # --- Dockerfile -----------------------------------------------------------------------------
-
-
-@dataclass
-class Stage:
-    name: str
-    base: str
-    instructions: list[tuple[str, str]] = field(default_factory=list)
-
-
-def dockerfile_stages(text: str) -> dict[str, Stage]:
-    """Stages by name, each with its instructions (continuation lines joined)."""
-    logical: list[str] = []
-    pending = ""
-    for line in text.splitlines():
-        if not pending and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        if line.rstrip().endswith("\\"):
-            pending += line.rstrip()[:-1] + " "
-            continue
-        logical.append(pending + line)
-        pending = ""
-    stages: dict[str, Stage] = {}
-    stage: Stage | None = None
-    for line in logical:
-        keyword, _, arguments = line.strip().partition(" ")
-        if keyword.upper() == "FROM":
-            found = re.fullmatch(r"(\S+)\s+AS\s+(\S+)", arguments.strip(), re.IGNORECASE)
-            assert found is not None, f"every stage is named: {line}"
-            stage = stages[found[2]] = Stage(found[2], found[1])
-        elif stage is not None:
-            stage.instructions.append((keyword.upper(), " ".join(arguments.split())))
-    return stages
-
-
-def lineage(stages: dict[str, Stage], name: str) -> list[Stage]:
-    """The stage and the stages it is built on, nearest first."""
-    chain = [stages[name]]
-    while chain[-1].base in stages:
-        chain.append(stages[chain[-1].base])
-    return chain
-
-
-def instructions(stages: dict[str, Stage], name: str, keyword: str) -> list[str]:
-    return [
-        args for stage in lineage(stages, name) for kw, args in stage.instructions if kw == keyword
-    ]
-
-
-def image_command(stages: dict[str, Stage], name: str) -> list[str]:
-    commands = instructions(stages, name, "CMD")
-    assert commands, f"the {name} image has no CMD"
-    return json.loads(commands[0])
 
 
 def test_dockerfile_passes_hadolint(rendered: Path) -> None:
