@@ -71,8 +71,9 @@ def test_make_check_on_postgresql(variant_project: Path) -> None:
 
 def test_images_work_as_built(variant_project: Path, tmp_path: Path) -> None:
     """The images, rebuilt without Docker from the Dockerfile's own steps on the project's lock:
-    the api serves with its command and lacks dev tools, Prefect and worker code; the
-    migrations image migrates; the worker image imports its entry point."""
+    the migrations image migrates; the api serves with its command, creates users with the
+    script, and lacks dev tools, Prefect and worker code; the worker image imports its entry
+    point."""
     env = project_env(answer(variant_project, "python_version"))
     env.pop("UV_LINK_MODE")
     images = ImageEmulator(variant_project, tmp_path / "images", env)
@@ -94,6 +95,10 @@ def test_images_work_as_built(variant_project: Path, tmp_path: Path) -> None:
     command[command.index("--port") + 1] = port
     with serving(root, {**image_env, "PORT": port}, command) as base:
         assert get(f"{base}/health/ready")[0] == 200
+    # The README's way to create a first user in the running stack.
+    script = ["python", "-m", "app.scripts.create_user", "--email", "i@example.com"]
+    created = json.loads(run(script, root, image_env).stdout.splitlines()[-1])
+    assert created["email"] == "i@example.com"
 
     if prefect:
         root, venv = images.build("worker")
