@@ -3,7 +3,7 @@
     nox                 lint and the whole template test suite (what CI runs)
     nox -s lint         ruff on the template tooling (extensions, tests, this file)
     nox -s tests        every tier; pass pytest arguments after --, e.g. nox -s tests -- -k t0
-    nox -s t0           every option combination renders clean (fast)
+    nox -s t0           every option combination renders clean, with valid operations files (fast)
     nox -s t1           rendered projects pass their own `make check` (slow)
     nox -s demo         render the default service into build/demo and serve it
     nox -s bench        benchmark the default service against a bare FastAPI app
@@ -54,7 +54,13 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def t0(session: nox.Session) -> None:
     install_groups(session, "test")
-    session.run("pytest", "tests/test_render.py", "tests/test_questions.py", *session.posargs)
+    session.run(
+        "pytest",
+        "tests/test_render.py",
+        "tests/test_questions.py",
+        "tests/test_static.py",
+        *session.posargs,
+    )
 
 
 @nox.session

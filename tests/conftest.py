@@ -1,1 +1,2 @@
-"""Template test suite. Tiers: T0 (test_render, test_questions), T1 (test_project, slow)."""
+"""Template test suite. Tiers: T0 (test_render, test_questions, test_static), T1 (test_project,
+slow)."""

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from pytest_copie.plugin import Copie
 
+from tests.dockerfile import ImageEmulator, image_command
 from tests.helpers import REPRESENTATIVE_VARIANTS, answer, project_env, rendered_project, run
 
 pytestmark = pytest.mark.slow
@@ -66,6 +67,43 @@ def test_make_check_on_postgresql(variant_project: Path) -> None:
     result = run(["make", "check"], variant_project, env)
     assert "database: PostgreSQL" in result.stdout
     assert " passed" in result.stdout
+
+
+def test_images_work_as_built(variant_project: Path, tmp_path: Path) -> None:
+    """The images, rebuilt without Docker from the Dockerfile's own steps on the project's lock:
+    the migrations image migrates; the api serves with its command, creates users with the
+    script, and lacks dev tools, Prefect and worker code; the worker image imports its entry
+    point."""
+    env = project_env(answer(variant_project, "python_version"))
+    env.pop("UV_LINK_MODE")
+    images = ImageEmulator(variant_project, tmp_path / "images", env)
+    prefect = answer(variant_project, "use_prefect")
+
+    root, venv = images.build("migrations")
+    database = f"sqlite+aiosqlite:///{tmp_path / 'image.db'}"
+    image_env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "DATABASE_URL": database}
+    run(image_command(images.stages, "migrations"), root, image_env)
+    assert "0001 (head)" in run(["alembic", "current"], root, image_env).stdout
+
+    root, venv = images.build("api")
+    assert not (root / "app" / "workers").exists()
+    for tool in ("pytest", "ruff", "ty", "prefect"):
+        assert not (venv / "bin" / tool).exists(), f"the api image carries {tool}"
+    command = image_command(images.stages, "api")
+    port = str(free_port())
+    command[command.index("--host") + 1] = "127.0.0.1"
+    command[command.index("--port") + 1] = port
+    with serving(root, {**image_env, "PORT": port}, command) as base:
+        assert get(f"{base}/health/ready")[0] == 200
+    # The README's way to create a first user in the running stack.
+    script = ["python", "-m", "app.scripts.create_user", "--email", "i@example.com"]
+    created = json.loads(run(script, root, image_env).stdout.splitlines()[-1])
+    assert created["email"] == "i@example.com"
+
+    if prefect:
+        root, venv = images.build("worker")
+        python = str(venv / "bin" / "python")
+        run([python, "-c", "import prefect, app.workers.main"], root, image_env)
 
 
 def free_port() -> int:
@@ -149,8 +187,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_break(
     run(["make", "migrate"], default_project, env)
     standard = create_user(default_project, env, "standard@example.com", "standard")
     admin = create_user(default_project, env, "admin@example.com", "admin")
-    server = ["uv", "run", "uvicorn", "app.api.main:app", "--port", env["PORT"]]
-    with serving(default_project, env, server) as base:
+    # `make serve` is the api image's command (tests/test_static.py holds them equal).
+    with serving(default_project, env, ["make", "serve", f"PORT={env['PORT']}"]) as base:
         for caller in (standard, admin):
             result = subprocess.run(
                 [

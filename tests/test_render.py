@@ -41,7 +41,10 @@ DISABLED_TRACES = {
     "auth_clerk": (["app/infrastructure/clerk.py", "app/api/routes/webhooks"], ["clerk", "svix"]),
     "use_prefect": (["app/workers"], ["prefect"]),
     "use_logfire": ([], ["logfire"]),
-    "use_github_actions": ([".github"], []),
+    "use_github_actions": (
+        [".github", "scripts", "tests/scripts/test_next_version.py"],
+        ["next_version", "release candidate"],
+    ),
 }
 
 

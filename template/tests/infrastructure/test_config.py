@@ -1,5 +1,6 @@
 """Settings: production refuses sample secrets, URLs get async drivers, lists split on commas."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +36,17 @@ def test_the_sample_environment_file_is_valid_and_matches_the_defaults() -> None
     assert from_sample.model_dump() == make().model_dump()
 
 
-def test_the_sample_environment_file_lists_every_setting() -> None:
-    sample = Path(__file__).resolve().parents[2] / ".env.sample"
+def test_the_sample_environment_file_lists_every_setting_and_compose_variable() -> None:
+    root = Path(__file__).resolve().parents[2]
     listed = {
         line.split("=", 1)[0]
-        for line in sample.read_text().splitlines()
+        for line in (root / ".env.sample").read_text().splitlines()
         if line and not line.startswith("#")
     }
-    assert listed == {name.upper() for name in Settings.model_fields}
+    compose = (root / "docker-compose.yml").read_text()
+    compose_variables = set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)", compose))
+    assert compose_variables >= {"POSTGRES_PASSWORD"}
+    assert listed == {name.upper() for name in Settings.model_fields} | compose_variables
 
 
 def test_local_defaults_work_without_configuration() -> None:
