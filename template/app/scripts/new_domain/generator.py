@@ -117,9 +117,8 @@ class ScratchDatabase:
 
     def check_in_sync(self, plan: Plan) -> None:
         """The models and the migrations agree now, so the new migration holds only the domain."""
-        self._alembic(plan.root, "upgrade", "head")
         try:
-            self._alembic(plan.root, "check")
+            self._migration(plan.root, "check")
         except GeneratorError as error:
             raise GeneratorError(
                 "the models and the migrations already disagree; add a migration for that "
@@ -130,17 +129,15 @@ class ScratchDatabase:
         versions = plan.root / "migrations" / "versions"
         before = set(versions.glob("*.py"))
         try:
-            self._alembic(plan.root, "revision", "--autogenerate", "-m", f"add {plan.names.plural}")
+            self._migration(plan.root, "add", f"add {plan.names.plural}")
         finally:
             for path in sorted(set(versions.glob("*.py")) - before):
                 changes.adopt(path)
-        self._alembic(plan.root, "upgrade", "head")
-        self._alembic(plan.root, "check")
         self._directory.cleanup()
 
-    def _alembic(self, root: Path, command: str, *arguments: str) -> None:
-        config = ["-c", str(root / "alembic.ini")]
-        _run(root, f"alembic {command}", ["-m", "alembic", *config, command, *arguments], self.env)
+    def _migration(self, root: Path, *arguments: str) -> None:
+        module = ["-m", "app.scripts.new_domain.migration"]
+        _run(root, f"the migration {arguments[0]}", [*module, *arguments], self.env)
 
 
 def format_code(plan: Plan, changes: Changes) -> None:
@@ -168,5 +165,6 @@ def _run(root: Path, label: str, arguments: list[str], env: dict[str, str] | Non
         check=False,
     )
     if completed.returncode != 0:
-        output = (completed.stdout + completed.stderr).strip().splitlines()[-15:]
-        raise GeneratorError(f"{label} failed:\n" + "\n".join(output))
+        lines = (completed.stdout + completed.stderr).strip().splitlines()
+        problems = [line for line in lines if not line.startswith("INFO ")][-15:]
+        raise GeneratorError(f"{label} failed:\n" + "\n".join(problems))

@@ -27,7 +27,7 @@ def test_the_project_registries_take_a_new_domain() -> None:
     assert "from app.domains.invoice.models import Invoice\n" in models
     assert '    "Invoice",\n' in models
     router = register_router(source(ROUTER), INVOICE)
-    assert "    invoices.router,\n):" in router
+    assert "    invoices.router,\n" in router
     assert "invoices" in next(line for line in router.splitlines() if "app.api.routes" in line)
 
 
