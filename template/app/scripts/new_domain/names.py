@@ -12,12 +12,24 @@ from dataclasses import dataclass
 
 SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 MAX_NAME_LENGTH = 30
-# PostgreSQL truncates identifiers past 63 bytes; the longest constraint name adds 23 to this.
+# PostgreSQL truncates identifiers past 63 bytes; the longest generated constraint name,
+# fk_<plural>_owner_id_users, adds 18 characters to the plural.
 MAX_PLURAL_LENGTH = 40
 # Packages, layers and paths of the project itself.
 RESERVED = frozenset(
-    {"api", "app", "auth", "base", "domains", "health", "infrastructure", "me", "migrations"}
-    | {"models", "scripts", "tests"}
+    [
+        "api",
+        "app",
+        "base",
+        "domains",
+        "health",
+        "infrastructure",
+        "me",
+        "migrations",
+        "models",
+        "scripts",
+        "tests",
+    ]
 )
 IRREGULAR_PLURALS = {"child": "children", "man": "men", "person": "people", "woman": "women"}
 
