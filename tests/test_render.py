@@ -30,7 +30,19 @@ INVALID = [answers for answers in COMBINATIONS if rejection(answers) is not None
 # A Jinja expression, statement or comment opener ("{{ name", "{% if", "{#"); Python's own
 # braces ({**a, **b}, {{}} in f-strings) do not match.
 JINJA_LEFTOVER = re.compile(r"\{\{-?\s*[A-Za-z_]|\{%-?\s*[a-z]|\{#")
-TEXT_SUFFIXES = {".py", ".toml", ".ini", ".md", ".yml", ".yaml", ".mako", ".txt", ".cfg", ""}
+TEXT_SUFFIXES = {
+    ".py",
+    ".toml",
+    ".ini",
+    ".md",
+    ".yml",
+    ".yaml",
+    ".mako",
+    ".tmpl",
+    ".txt",
+    ".cfg",
+    "",
+}
 
 # What must not appear anywhere in a render when an option is off: (option, paths, words).
 DISABLED_TRACES = {

@@ -10,7 +10,9 @@ import logging.config
 from typing import Literal
 
 from alembic import context
+from sqlalchemy import DefaultClause
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import functions
 
 from app.domains.base.models import UTCDateTime
 from app.infrastructure.config import get_settings
@@ -25,9 +27,17 @@ target_metadata = Base.metadata
 
 
 def _render_item(type_: str, obj: object, autogen_context: object) -> str | Literal[False]:
-    """Write model-only column types as the plain SQLAlchemy type they store."""
+    """Write model-only column types as the plain SQLAlchemy type they store, and `func.now()`
+    defaults as `sa.func.now()`: compiled for the connected database, they would read
+    `now()` (PostgreSQL only) or `CURRENT_TIMESTAMP`."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if (
+        type_ == "server_default"
+        and isinstance(obj, DefaultClause)
+        and isinstance(obj.arg, functions.now)
+    ):
+        return "sa.func.now()"
     return False
 
 
