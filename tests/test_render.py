@@ -45,7 +45,7 @@ DISABLED_TRACES = {
             "app/api/routes/webhooks",
             "tests/support/clerk.py",
             "tests/api/webhooks",
-            "tests/infrastructure/test_clerk.py",
+            "tests/infrastructure/test_clerk_tokens.py",
         ],
         ["clerk", "svix", "jwks", "jwt", "bearer"],
     ),
