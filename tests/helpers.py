@@ -26,7 +26,7 @@ BOOLEAN_OPTIONS = (
 )
 
 # Options whose feature has not landed yet: copier.yml rejects `true` for them.
-UNAVAILABLE_OPTIONS = ("auth_clerk", "use_prefect", "use_logfire")
+UNAVAILABLE_OPTIONS = ("use_prefect", "use_logfire")
 
 # Environment variables that nox (uv backend) and an activated virtualenv export. Left in
 # place, `uv` inside a rendered project would install into the test runner's environment.
@@ -38,6 +38,18 @@ _LEAKY_VARIABLES = ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "CONDA
 REPRESENTATIVE_VARIANTS: dict[str, dict[str, Any]] = {
     "api-keys-only": {
         "auth_clerk": False,
+        "auth_api_keys": True,
+        "use_prefect": False,
+        "use_logfire": False,
+    },
+    "clerk-only": {
+        "auth_clerk": True,
+        "auth_api_keys": False,
+        "use_prefect": False,
+        "use_logfire": False,
+    },
+    "clerk-and-api-keys": {
+        "auth_clerk": True,
         "auth_api_keys": True,
         "use_prefect": False,
         "use_logfire": False,

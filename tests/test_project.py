@@ -1,6 +1,7 @@
 """T1: representative variants pass their own `make check`, on SQLite and on PostgreSQL; the
 default project's README first run works (migrate, create an admin, serve, call /me with the
-printed key), and a schemathesis run finds no server error and no schema break."""
+printed key, and with a Clerk session token checked against a JWKS served on loopback), and a
+schemathesis run finds no server error and no schema break."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from tests.helpers import REPRESENTATIVE_VARIANTS, answer, project_env, rendered
 
 pytestmark = pytest.mark.slow
 
-DEFAULT = {"auth_clerk": False, "use_prefect": False}
+DEFAULT = {"use_prefect": False}
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +167,67 @@ def test_readme_first_run(default_project: Path) -> None:
         assert status == 200
         assert (me["id"], me["email"]) == (user["id"], "a@example.com")
         assert get(f"{base}/me", {"X-API-Key": "sk_wrong"})[0] == 401
+
+
+# Run in the rendered project (which has PyJWT): writes a JWKS to argv[1] and prints a session
+# token signed by its key for issuer argv[2], user argv[3] and authorized party argv[4].
+SIGNER_SCRIPT = """
+import json, sys, time
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+jwk = {**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": "k1", "alg": "RS256"}
+with open(sys.argv[1], "w") as jwks:
+    json.dump({"keys": [jwk]}, jwks)
+now = int(time.time())
+claims = {"iss": sys.argv[2], "sub": sys.argv[3], "azp": sys.argv[4], "iat": now, "exp": now + 600}
+print(jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"}))
+"""
+
+
+def test_clerk_sign_in_first_run(default_project: Path, tmp_path: Path) -> None:
+    """The README's Clerk path: settings pointing at a JWKS (served over plain http on the
+    loopback interface), make create-user CLERK_ID=..., then GET /api/v1/me with a token."""
+    assert answer(default_project, "auth_clerk"), "the default project authenticates with Clerk"
+    jwks_port, issuer, party = free_port(), "https://clerk.first-run.test", "https://app.test"
+    env = project_env(
+        answer(default_project, "python_version"),
+        PORT=str(free_port()),
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'clerk.db'}",
+        CLERK_ISSUER=issuer,
+        CLERK_JWKS_URL=f"http://127.0.0.1:{jwks_port}/jwks.json",
+        CLERK_AUTHORIZED_PARTIES=party,
+    )
+    arguments = [str(tmp_path / "jwks.json"), issuer, "user_2firstrun", party]
+    signed = run(["uv", "run", "python", "-c", SIGNER_SCRIPT, *arguments], default_project, env)
+    token = signed.stdout.strip().splitlines()[-1]
+    run(["make", "migrate"], default_project, env)
+    created = run(
+        ["make", "create-user", "EMAIL=me@example.com", "ROLE=admin", "CLERK_ID=user_2firstrun"],
+        default_project,
+        env,
+    )
+    user = json.loads(created.stdout.strip().splitlines()[-1])
+    assert user["clerk_id"] == "user_2firstrun"
+
+    jwks_server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(jwks_port), "--bind", "127.0.0.1"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = ["uv", "run", "uvicorn", "app.api.main:app", "--port", env["PORT"]]
+    try:
+        with serving(default_project, env, server) as base:
+            status, me = get(f"{base}/me", {"Authorization": f"Bearer {token}"})
+            assert status == 200, me
+            assert (me["id"], me["role"]) == (user["id"], "admin")
+            forged = token[: token.rindex(".") + 1] + "A" * 342
+            assert get(f"{base}/me", {"Authorization": f"Bearer {forged}"})[0] == 401
+    finally:
+        jwks_server.terminate()
+        jwks_server.wait(timeout=30)
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_break(

@@ -50,7 +50,10 @@ def test_author_defaults_come_from_git_config(
         ({"project_slug": "double--hyphen"}, "project_slug must match"),
         ({"author_email": "not-an-email"}, "author_email must be an e-mail address"),
         ({"author_name": "  "}, "author_name must not be empty"),
-        ({"auth_api_keys": False}, "at least one authentication method must be on"),
+        (
+            {"auth_clerk": False, "auth_api_keys": False},
+            "at least one authentication method must be on",
+        ),
         ({"python_version": "3.10"}, "python_version"),
         ({"license": "GPL"}, "license"),
     ],

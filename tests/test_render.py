@@ -50,7 +50,17 @@ DISABLED_TRACES = {
         ["app/domains/api_keys", "app/api/routes/api_keys.py"],
         ["api_key", "X-API-Key"],
     ),
-    "auth_clerk": (["app/infrastructure/clerk.py", "app/api/routes/webhooks"], ["clerk", "svix"]),
+    "auth_clerk": (
+        [
+            "app/infrastructure/clerk.py",
+            "app/domains/users/clerk.py",
+            "app/api/routes/webhooks",
+            "tests/support/clerk.py",
+            "tests/api/webhooks",
+            "tests/infrastructure/test_clerk_tokens.py",
+        ],
+        ["clerk", "svix", "jwks", "jwt", "bearer"],
+    ),
     "use_prefect": (["app/workers"], ["prefect"]),
     "use_logfire": ([], ["logfire"]),
     "use_github_actions": (

@@ -27,13 +27,14 @@ def ids_in(body: object) -> set[str]:
 
 @pytest.fixture
 async def callers(
-    admin: User, alice: User, bob: User, auth_headers: AuthHeaders
+    admin: User, alice: User, bob: User, any_auth_headers: AuthHeaders
 ) -> dict[str, dict[str, str]]:
+    """Every kind of caller; with several kinds of credential, each runs the matrix."""
     return {
         "anonymous": {},
-        "alice": await auth_headers(alice),
-        "bob": await auth_headers(bob),
-        "admin": await auth_headers(admin),
+        "alice": await any_auth_headers(alice),
+        "bob": await any_auth_headers(bob),
+        "admin": await any_auth_headers(admin),
     }
 
 

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.infrastructure.config import SAMPLE_SECRET_KEY, Settings
+from tests.conftest import PRODUCTION_SETTINGS
 
 STRONG_SECRET = "a-long-random-production-secret-0123456789"
 
@@ -19,15 +20,16 @@ def make(**values: Any) -> Settings:
 @pytest.mark.parametrize("secret", [SAMPLE_SECRET_KEY, "too-short"])
 def test_production_refuses_sample_or_short_secrets(secret: str) -> None:
     with pytest.raises(ValidationError, match="SECRET_KEY must be set"):
-        make(environment="production", secret_key=secret)
+        make(environment="production", secret_key=secret, **PRODUCTION_SETTINGS)
 
 
 def test_production_accepts_a_strong_secret_and_hides_docs() -> None:
-    settings = make(environment="production", secret_key=STRONG_SECRET)
+    production = {"environment": "production", "secret_key": STRONG_SECRET, **PRODUCTION_SETTINGS}
+    settings = make(**production)
     assert settings.is_production
     assert settings.show_docs is False
     assert settings.json_logs is True
-    assert make(environment="production", secret_key=STRONG_SECRET, docs_enabled=True).show_docs
+    assert make(**production, docs_enabled=True).show_docs
 
 
 def test_the_sample_environment_file_is_valid_and_matches_the_defaults() -> None:

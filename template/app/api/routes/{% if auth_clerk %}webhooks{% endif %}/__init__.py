@@ -1,0 +1,1 @@
+"""Webhooks: signed calls from other services, served outside the API prefix."""
