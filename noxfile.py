@@ -7,6 +7,8 @@
     nox -s t1           rendered projects pass their own `make check` (slow)
     nox -s demo         render the default service into build/demo and serve it
     nox -s bench        benchmark the default service against a bare FastAPI app
+    nox -s docs         build the documentation site strictly into site/
+    nox -s docs -- serve  serve it on http://127.0.0.1:8000 with live reload
 
 Set TEST_DATABASE_URL (a PostgreSQL server URL) to run the PostgreSQL tier of T1.
 """
@@ -81,3 +83,13 @@ def bench(session: nox.Session) -> None:
     """Benchmarks (needs BENCH_DATABASE_URL or TEST_DATABASE_URL, and wrk)."""
     install_groups(session, "test")
     session.run("python", "-m", "bench.run", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation strictly into site/, or serve it: nox -s docs -- serve."""
+    install_groups(session, "docs")
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", "--strict", *session.posargs[1:])
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs)

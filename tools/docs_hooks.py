@@ -1,0 +1,186 @@
+"""MkDocs hooks: the parts of the site that are generated, so they cannot drift.
+
+- questions.md: the summary table and each question's facts (type, default, choices, what is
+  refused) come from copier.yml. The build fails when an asked question has no ``### `name` ``
+  section, or a section names no question.
+- benchmarks.md: the result tables come from bench/results/latest.json (written by
+  `nox -s bench`); the build fails when the file is missing or incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from mkdocs.exceptions import PluginError
+
+QUESTIONS_MARKER = "<!-- generated: questions table -->"
+BENCH_MARKER = "<!-- generated: benchmark results -->"
+SECTION = re.compile(r"^### `([a-z_]+)`\s*$", re.MULTILINE)
+JINJA_TAG = re.compile(r"\{%.*?%\}")
+JINJA_EXPRESSION = re.compile(r"\{\{.*?\}\}")
+# The part of a validator message that quotes the rejected answer: ", got "x"" or "(got 3)".
+QUOTED_ANSWER = re.compile(r"\s*(?:,\s*got\b.*?(?=\.?$)|\(got\b[^)]*\))")
+
+
+def load_questions(copier_yml: Path) -> dict[str, dict[str, Any]]:
+    """The questions copier asks, in copier.yml order (settings and hidden values left out)."""
+    data = yaml.safe_load(copier_yml.read_text())
+    return {
+        name: spec
+        for name, spec in data.items()
+        if not name.startswith("_") and spec.get("when", True) is not False
+    }
+
+
+def _code(value: object) -> str:
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    fence = "``" if "`" in text else "`"
+    return f"{fence}{text}{fence}"
+
+
+def _cell(text: str) -> str:
+    """Text that stays in one table cell."""
+    return text.replace("|", "\\|").replace("\n", " ").strip()
+
+
+def describe_default(spec: dict[str, Any]) -> str:
+    default = spec.get("default")
+    if default is None:
+        return "none"
+    if isinstance(default, str) and "{{" in default:
+        return f"computed: {_code(default)}"
+    return _code(default)
+
+
+def refusal(spec: dict[str, Any]) -> str:
+    """The rule a validator enforces, as its message without the quoted answer."""
+    validator = spec.get("validator")
+    if not validator:
+        return ""
+    message = JINJA_TAG.sub("", validator).strip()
+    message = QUOTED_ANSWER.sub("", message)
+    message = JINJA_EXPRESSION.sub("…", message).strip()
+    return message if message.endswith(".") else message + "."
+
+
+def questions_table(questions: dict[str, dict[str, Any]]) -> str:
+    rows = [
+        "| question | type | default | what it changes |",
+        "|---|---|---|---|",
+    ]
+    for name, spec in questions.items():
+        kind = "choice" if spec.get("choices") else spec.get("type", "str")
+        rows.append(
+            f"| [`{name}`](#{name}) | {kind} | {describe_default(spec)} | "
+            f"{_cell(spec.get('help', ''))} |"
+        )
+    return "\n".join(rows)
+
+
+def question_facts(spec: dict[str, Any]) -> str:
+    kind = spec.get("type", "str")
+    facts = [f"**Type** `{kind}`", f"**default** {describe_default(spec)}"]
+    if choices := spec.get("choices"):
+        facts.append("**choices** " + ", ".join(_code(choice) for choice in choices))
+    lines = [" · ".join(facts), ""]
+    lines.append(f"> {spec.get('help', '').strip()}")
+    if rule := refusal(spec):
+        lines += [">", f"> Refused with {_code(rule)}"]
+    return "\n".join(lines)
+
+
+def render_questions_page(markdown: str, questions: dict[str, dict[str, Any]]) -> str:
+    if QUESTIONS_MARKER not in markdown:
+        raise PluginError(f"questions.md: the marker {QUESTIONS_MARKER} is missing")
+    sections = SECTION.findall(markdown)
+    missing = [name for name in questions if name not in sections]
+    unknown = [name for name in sections if name not in questions]
+    duplicated = sorted({name for name in sections if sections.count(name) > 1})
+    problems = []
+    if missing:
+        problems.append(f"no section for the question(s) {', '.join(missing)}")
+    if unknown:
+        problems.append(f"sections for no question: {', '.join(unknown)}")
+    if duplicated:
+        problems.append(f"duplicated sections: {', '.join(duplicated)}")
+    if problems:
+        raise PluginError("questions.md is out of step with copier.yml: " + "; ".join(problems))
+
+    def with_facts(match: re.Match[str]) -> str:
+        return f"{match.group(0)}\n{question_facts(questions[match.group(1)])}\n"
+
+    markdown = markdown.replace(QUESTIONS_MARKER, questions_table(questions))
+    return SECTION.sub(with_facts, markdown)
+
+
+def _number(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def benchmark_tables(results: dict[str, Any]) -> str:
+    try:
+        rps = results["requests_per_second_median"]
+        ratios = results["ratios_to_bare"]
+        targets = results["targets"]
+        suites = results["suite"]
+        wrk = results["wrk"]
+        lines = [
+            "| endpoint | requests/s (median) | ratio to bare FastAPI | target | met |",
+            "|---|---:|---:|---:|:-:|",
+            f"| bare FastAPI `GET /hello` | {_number(rps['bare'])} | 1.000 | | |",
+        ]
+        for key, label in (
+            ("health_live", "`GET /api/v1/health/live`"),
+            ("me_api_key", "`GET /api/v1/me` with an API key"),
+        ):
+            met = "yes" if ratios[key] >= targets[key] else "**no**"
+            lines.append(
+                f"| {label} | {_number(rps[key])} | {ratios[key]:.3f} | ≥ {targets[key]} | {met} |"
+            )
+        lines += [
+            "",
+            "| rendered test suite | tests | pytest time (s) | per test (ms) | wall time (s) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for key, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
+            suite = suites[key]
+            lines.append(
+                f"| {label} | {suite['tests']} | {suite['pytest_seconds']:.2f} | "
+                f"{suite['ms_per_test']:.1f} | {suite['wall_seconds']:.2f} |"
+            )
+        load = ", ".join(f"{value:.2f}" for value in results["machine"]["load_average_before"])
+        lines += [
+            "",
+            f"From `copier copy` to a green test suite (install with a warm uv cache, then "
+            f"`make test`): **{results['copy_to_green_seconds']:.1f} s**.",
+            "",
+            f"Measured {results['date']} at template commit `{results['commit']}`, on "
+            f"{results['machine']['cpus']} CPUs (load average before the run: {load}); wrk "
+            f"with {wrk['threads']} thread, {wrk['connections']} connections, "
+            f"{wrk['seconds']} s per run, {wrk['rounds']} interleaved rounds per endpoint.",
+        ]
+    except (KeyError, TypeError, ValueError) as error:
+        raise PluginError(f"bench/results/latest.json is incomplete: {error!r}") from error
+    return "\n".join(lines)
+
+
+def render_benchmarks_page(markdown: str, results_file: Path) -> str:
+    if BENCH_MARKER not in markdown:
+        raise PluginError(f"benchmarks.md: the marker {BENCH_MARKER} is missing")
+    if not results_file.is_file():
+        raise PluginError(f"{results_file} is missing: run `nox -s bench` to measure")
+    return markdown.replace(BENCH_MARKER, benchmark_tables(json.loads(results_file.read_text())))
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, **_: Any) -> str:
+    root = Path(config.config_file_path).resolve().parent
+    source = page.file.src_uri
+    if source == "questions.md":
+        return render_questions_page(markdown, load_questions(root / "copier.yml"))
+    if source == "benchmarks.md":
+        return render_benchmarks_page(markdown, root / "bench" / "results" / "latest.json")
+    return markdown
