@@ -26,7 +26,7 @@ BOOLEAN_OPTIONS = (
 )
 
 # Options whose feature has not landed yet: copier.yml rejects `true` for them.
-UNAVAILABLE_OPTIONS = ("auth_clerk", "use_prefect", "use_logfire")
+UNAVAILABLE_OPTIONS = ("auth_clerk", "use_logfire")
 
 # Environment variables that nox (uv backend) and an activated virtualenv export. Left in
 # place, `uv` inside a rendered project would install into the test runner's environment.
@@ -40,6 +40,12 @@ REPRESENTATIVE_VARIANTS: dict[str, dict[str, Any]] = {
         "auth_clerk": False,
         "auth_api_keys": True,
         "use_prefect": False,
+        "use_logfire": False,
+    },
+    "api-keys-and-prefect": {
+        "auth_clerk": False,
+        "auth_api_keys": True,
+        "use_prefect": True,
         "use_logfire": False,
     },
 }

@@ -25,7 +25,7 @@ from tests.helpers import REPRESENTATIVE_VARIANTS, answer, project_env, rendered
 
 pytestmark = pytest.mark.slow
 
-DEFAULT = {"auth_clerk": False, "use_prefect": False}
+DEFAULT = {"auth_clerk": False}
 
 
 @pytest.fixture(scope="module")

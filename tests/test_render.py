@@ -39,7 +39,10 @@ DISABLED_TRACES = {
         ["api_key", "X-API-Key"],
     ),
     "auth_clerk": (["app/infrastructure/clerk.py", "app/api/routes/webhooks"], ["clerk", "svix"]),
-    "use_prefect": (["app/workers"], ["prefect"]),
+    "use_prefect": (
+        ["app/workers", "app/scripts/init_prefect.py", "tests/workers"],
+        ["prefect", "worker", "init-prefect", "init_prefect", "work pool", "flow run"],
+    ),
     "use_logfire": ([], ["logfire"]),
     "use_github_actions": ([".github"], []),
 }

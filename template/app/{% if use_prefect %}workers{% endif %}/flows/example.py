@@ -28,6 +28,6 @@ async def find_user(email: EmailStr) -> UserRead:
     """Find the user with this e-mail address and log their role and when they joined."""
     user = await find_user_by_email(email.lower())
     run_logger().info(
-        "%s (%s) is a %s user since %s", user.email, user.id, user.role, user.created_at.date()
+        "%s (%s): role %s, joined on %s", user.email, user.id, user.role, user.created_at.date()
     )
     return user
