@@ -6,7 +6,7 @@ rollback still removes everything. Inside a flow, tasks are Prefect objects that
 `plain_tasks` swaps them for their functions so a flow runs as plain code.
 
 The integration tests run flows and tasks on Prefect's engine against its test server, which
-starts once per session (about ten seconds) and only when one of them runs.
+starts once per session (10 to 20 seconds) and only when one of them runs.
 """
 
 import importlib

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from prefect import get_client
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.settings import PREFECT_API_URL
 from sqlalchemy import delete
 from sqlalchemy.exc import OperationalError
@@ -72,6 +74,11 @@ async def test_a_flow_runs_to_completion_on_the_engine() -> None:
     statistics = await users_report(days=1)
     assert (statistics.total, statistics.admins, statistics.standard) == (2, 1, 1)
     assert statistics.joined_since == 2
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[users_report.name]))
+        )
+    assert [run.state_name for run in runs] == ["Completed"]
 
 
 @pytest.mark.usefixtures("committed_users")
