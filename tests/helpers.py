@@ -26,7 +26,7 @@ BOOLEAN_OPTIONS = (
 )
 
 # Options whose feature has not landed yet: copier.yml rejects `true` for them.
-UNAVAILABLE_OPTIONS = ("use_prefect", "use_logfire")
+UNAVAILABLE_OPTIONS = ("use_logfire",)
 
 # Environment variables that nox (uv backend) and an activated virtualenv export. Left in
 # place, `uv` inside a rendered project would install into the test runner's environment.
@@ -48,10 +48,17 @@ REPRESENTATIVE_VARIANTS: dict[str, dict[str, Any]] = {
         "use_prefect": False,
         "use_logfire": False,
     },
-    "clerk-and-api-keys": {
+    "all-on": {
         "auth_clerk": True,
         "auth_api_keys": True,
-        "use_prefect": False,
+        "use_prefect": True,
+        "use_logfire": False,
+        "use_github_actions": True,
+    },
+    "api-keys-and-prefect": {
+        "auth_clerk": False,
+        "auth_api_keys": True,
+        "use_prefect": True,
         "use_logfire": False,
     },
 }

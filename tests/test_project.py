@@ -27,7 +27,7 @@ from tests.helpers import REPRESENTATIVE_VARIANTS, answer, project_env, rendered
 
 pytestmark = pytest.mark.slow
 
-DEFAULT = {"use_prefect": False}
+DEFAULT: dict[str, object] = {}
 
 
 @pytest.fixture(scope="module")

@@ -61,7 +61,10 @@ DISABLED_TRACES = {
         ],
         ["clerk", "svix", "jwks", "jwt", "bearer"],
     ),
-    "use_prefect": (["app/workers"], ["prefect"]),
+    "use_prefect": (
+        ["app/workers", "app/scripts/init_prefect.py", "tests/workers"],
+        ["prefect", "worker", "init-prefect", "init_prefect", "work pool", "flow run"],
+    ),
     "use_logfire": ([], ["logfire"]),
     "use_github_actions": (
         [".github", "scripts", "tests/scripts/test_next_version.py"],

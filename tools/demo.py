@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tests.helpers import answer, project_env, render
 
-DEFAULT_ANSWERS = {"use_prefect": False}
+DEFAULT_ANSWERS: dict[str, object] = {}
 
 
 def make(project: Path, env: dict[str, str], *args: str) -> str:

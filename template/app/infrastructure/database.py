@@ -1,7 +1,7 @@
 """Engine, sessions and the unit of work shared by every adapter.
 
 SQLite (the zero-infrastructure default) and PostgreSQL run the same code. The adapters (an API
-request, a script, a worker task) own the transaction through `unit_of_work`; services and
+request, a script, a background job) own the transaction through `unit_of_work`; services and
 repositories only flush.
 """
 

@@ -2,7 +2,7 @@
 
 Two layers keep data safe (see the README): services decide whether an actor may perform an
 action, and repositories restrict every statement to the rows the actor may see. An `Actor` is
-either an `AuthorizationContext` (a user) or `SYSTEM` (workers, webhooks, scripts).
+either an `AuthorizationContext` (a user) or `SYSTEM` (background jobs, webhooks, scripts).
 """
 
 import enum

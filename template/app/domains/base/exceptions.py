@@ -1,7 +1,7 @@
 """Domain errors: what went wrong in business terms, with no HTTP in sight.
 
 Adapters translate them: the API maps each class to a status code in `app/api/exceptions.py`;
-workers decide whether to retry (they never retry a domain error).
+background jobs decide whether to retry (they never retry a domain error).
 """
 
 from collections.abc import Sequence

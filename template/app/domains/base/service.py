@@ -67,7 +67,7 @@ class Service[ModelT: Entity, FiltersT: Filters, RepositoryT: CrudRepository[Any
 
     @classmethod
     def for_system(cls, session: AsyncSession) -> Self:
-        """A service acting for the system (workers, webhooks, scripts): unrestricted."""
+        """A service acting for the system (background jobs, webhooks, scripts): unrestricted."""
         return cls(session, SYSTEM, _token=_FACTORY_TOKEN)
 
     # -- who is acting -------------------------------------------------------------------

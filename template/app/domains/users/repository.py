@@ -1,10 +1,12 @@
 """Data access for users (always scoped: a standard user only ever reads their own row)."""
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, func, select
 
+from app.domains.base.authorization import Role
 from app.domains.base.repository import CrudRepository
 from app.domains.users.authorization import UserScopeStrategy
 from app.domains.users.models import User
@@ -38,3 +40,19 @@ class UserRepository(CrudRepository[User, UserFilters]):
         """
         statement = self._select().where(User.id == user_id).with_for_update()
         return await self.session.scalar(statement)
+
+    async def count_by_role(self) -> dict[Role, int]:
+        """The number of visible users of each role (roles nobody holds count zero)."""
+        statement = self._apply_user_scope(
+            select(User.role, func.count(User.id)).group_by(User.role)
+        )
+        counts = dict.fromkeys(Role, 0)
+        for role, count in await self.session.execute(statement):
+            counts[role] = count
+        return counts
+
+    async def count_created_since(self, since: datetime) -> int:
+        statement = self._apply_user_scope(
+            select(func.count(User.id)).where(User.created_at >= since)
+        )
+        return await self.session.scalar(statement) or 0

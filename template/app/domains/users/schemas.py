@@ -1,8 +1,9 @@
 """Users DTOs: what clients send and receive."""
 
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, EmailStr, Field
 
 from app.domains.base.authorization import Role
 from app.domains.base.filters import Filters
@@ -32,3 +33,13 @@ class UserFilters(Filters):
     search: str | None = Field(
         default=None, min_length=1, max_length=100, description="Part of the e-mail address."
     )
+
+
+class UserStatistics(BaseModel):
+    """How many users there are, by role, and how many joined since a moment."""
+
+    total: int
+    admins: int
+    standard: int
+    joined_since: int
+    since: datetime

@@ -7,10 +7,12 @@
 """
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from app.domains.base.authorization import Role
 from app.domains.base.exceptions import PermissionDenied
 from app.domains.base.service import Action, Service
 from app.domains.users.exceptions import (
@@ -21,7 +23,7 @@ from app.domains.users.exceptions import (
 )
 from app.domains.users.models import User
 from app.domains.users.repository import UserRepository
-from app.domains.users.schemas import UserFilters
+from app.domains.users.schemas import UserFilters, UserStatistics
 
 
 class UserService(Service[User, UserFilters, UserRepository]):
@@ -70,3 +72,15 @@ class UserService(Service[User, UserFilters, UserRepository]):
         if user is not None:
             self._authorize(Action.READ, [user])
         return user
+
+    async def statistics(self, *, since: datetime) -> UserStatistics:
+        """Counts of the users the actor may see: by role, and those created since `since`."""
+        self._authorize(Action.LIST)
+        by_role = await self.repository.count_by_role()
+        return UserStatistics(
+            total=sum(by_role.values()),
+            admins=by_role[Role.ADMIN],
+            standard=by_role[Role.STANDARD],
+            joined_since=await self.repository.count_created_since(since),
+            since=since,
+        )

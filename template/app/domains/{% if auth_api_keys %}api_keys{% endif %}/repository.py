@@ -1,14 +1,15 @@
 """Data access for API keys.
 
 Reads and writes are scoped to the owner. The lookups made while authenticating a request run
-before any user is known, so they are `_unscoped` and refuse to run except for `SYSTEM`.
+before any user is known, and maintenance spans every owner, so those queries are `_unscoped`
+and refuse to run except for `SYSTEM`.
 """
 
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, func, not_, or_, select, update
 
 from app.domains.api_keys.authorization import APIKeyScopeStrategy
 from app.domains.api_keys.models import APIKey
@@ -65,3 +66,14 @@ class APIKeyRepository(CrudRepository[APIKey, APIKeyFilters]):
             .execution_options(synchronize_session=False)
         )
         return (await self.session.scalar(statement)) is not None
+
+    async def delete_stale_unscoped(self, cutoff: datetime) -> int:
+        """Delete every key revoked or expired at or before `cutoff`; the number deleted."""
+        self._require_system("delete_stale_unscoped")
+        statement = (
+            delete(APIKey)
+            .where(or_(APIKey.revoked_at <= cutoff, APIKey.expires_at <= cutoff))
+            .returning(APIKey.id)
+            .execution_options(synchronize_session=False)
+        )
+        return len(list(await self.session.scalars(statement)))

@@ -5,6 +5,8 @@
 - The plaintext exists only in the value `issue` returns; what is stored is its keyed digest.
 - Authentication is a system operation (no user is known yet) and records a key's use at most
   once per `USE_RECORD_INTERVAL`.
+- Keys revoked or expired for longer than a grace period are purged by the system only; until
+  then they stay listed, so their owners can see what stopped working and when.
 """
 
 import uuid
@@ -19,7 +21,7 @@ from app.domains.api_keys.exceptions import APIKeyLimitReached, ExpiryInThePast,
 from app.domains.api_keys.models import APIKey
 from app.domains.api_keys.repository import APIKeyRepository
 from app.domains.api_keys.schemas import APIKeyCreate, APIKeyFilters
-from app.domains.base.exceptions import NotFound, PermissionDenied
+from app.domains.base.exceptions import NotFound, PermissionDenied, ValidationFailed
 from app.domains.base.models import utc_now
 from app.domains.base.service import Action, Service
 from app.domains.users.models import User
@@ -120,3 +122,11 @@ class APIKeyService(Service[APIKey, APIKeyFilters, APIKeyRepository]):
         if not self.use_record_due(api_key, now=now):
             return False
         return await self.repository.touch_unscoped(api_key.id, now, USE_RECORD_INTERVAL)
+
+    async def purge_stale(self, *, grace: timedelta, now: datetime | None = None) -> int:
+        """Delete the keys revoked or expired more than `grace` ago; the number deleted."""
+        if not self.is_system:
+            raise PermissionDenied("only the system purges API keys")
+        if grace < timedelta(0):
+            raise ValidationFailed.for_field("grace", "must not be negative")
+        return await self.repository.delete_stale_unscoped((now or utc_now()) - grace)

@@ -1,0 +1,17 @@
+"""The task of the example flow (see `app/workers/flows/example.py`)."""
+
+from app.domains.base.exceptions import NotFound
+from app.domains.users.schemas import UserRead
+from app.domains.users.service import UserService
+from app.workers.runtime import database_task, unit_of_work
+
+
+@database_task
+async def find_user_by_email(email: str) -> UserRead:
+    """The user with this e-mail; `NotFound` (not retried) when there is none."""
+    async with unit_of_work() as session:
+        user = await UserService.for_system(session).get_by_email(email)
+        if user is None:
+            raise NotFound(f"no user has the e-mail address {email}")
+        # Return plain data: ORM objects do not outlive their session.
+        return UserRead.model_validate(user)
