@@ -34,45 +34,11 @@ PAGES = sorted(DOCS.glob("*.md"))
 # Documented from the specification while the feature that provides them is being merged.
 # Each entry must leave its list once the template has it: test_pending_items_are_still_missing
 # fails until it does.
-PENDING_TARGETS = {
-    "new-domain",  # the domain generator
-    "worker",  # Prefect
-    "init-prefect",
-    "docker-up-prefect",
-    "serve",  # operations files
-    "docker-build-all",
-    "docker-up",
-    "docker-logs",
-    "docker-down",
-    "clean-docker",
-}
-PENDING_VARIABLES = {("create-user", "CLERK_ID")}  # Clerk
-PENDING_PATHS = {
-    "app/workers",  # Prefect
-    "app/workers/flows",
-    "app/workers/tasks",
-    "app/scripts/new_domain/templates",  # the domain generator
-    "Dockerfile",  # operations files
-    "docker-compose.yml",
-    "scripts/next_version.py",
-}
-PENDING_MODULES = {"app.workers.main", "app.scripts.new_domain"}
-PENDING_SETTINGS = {
-    "CLERK_ISSUER",  # Clerk
-    "CLERK_JWKS_URL",
-    "CLERK_AUTHORIZED_PARTIES",
-    "CLERK_WEBHOOK_SECRET",
-    "PREFECT_API_URL",  # Prefect
-    "PREFECT_API_AUTH_STRING",
-    "WORKER_POOL",
-    "POSTGRES_USER",  # the compose stack
-    "POSTGRES_PASSWORD",
-    "POSTGRES_DB",
-    "POSTGRES_PORT",
-    "API_PORT",
-    "PREFECT_LOGIN_USER",
-    "PREFECT_LOGIN_PASSWORD",
-}
+PENDING_TARGETS: set[str] = set()
+PENDING_VARIABLES: set[tuple[str, str]] = set()
+PENDING_PATHS: set[str] = set()
+PENDING_MODULES: set[str] = set()
+PENDING_SETTINGS: set[str] = set()
 
 # Inline code that names a file or directory of a rendered project.
 PROJECT_PATH = re.compile(

@@ -63,7 +63,7 @@ DISABLED_TRACES = {
     ),
     "use_prefect": (
         ["app/workers", "app/scripts/init_prefect.py", "tests/workers"],
-        ["prefect", "worker", "init-prefect", "init_prefect", "work pool", "flow run"],
+        ["prefect", "worker", "init-prefect", "init_prefect", "work pool"],
     ),
     "use_logfire": ([], ["logfire"]),
     "use_github_actions": (

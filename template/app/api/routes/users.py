@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.api.dependencies import CurrentUser, UserServiceDep
+from app.api.dependencies import CallerCacheDep, CurrentUser, UserServiceDep
 from app.api.exceptions import NotAuthenticated, problem_responses
 from app.api.pagination import ListQuery, sort_field
 from app.domains.base.exceptions import Conflict, NotFound, PermissionDenied
@@ -26,7 +26,7 @@ class UserListQuery(UserFilters, ListQuery):
 @router.get("/me", responses=problem_responses(NotAuthenticated))
 async def read_me(user: CurrentUser) -> UserRead:
     """The authenticated user."""
-    return UserRead.model_validate(user)
+    return user
 
 
 @router.get("/users", responses=problem_responses(NotAuthenticated, PermissionDenied))
@@ -65,9 +65,12 @@ async def read_user(user_id: uuid.UUID, service: UserServiceDep) -> UserRead:
     "/users/{user_id}",
     responses=problem_responses(NotAuthenticated, NotFound, PermissionDenied, Conflict, body=True),
 )
-async def update_user(user_id: uuid.UUID, data: UserUpdate, service: UserServiceDep) -> UserRead:
+async def update_user(
+    user_id: uuid.UUID, data: UserUpdate, service: UserServiceDep, callers: CallerCacheDep
+) -> UserRead:
     """Change a user's e-mail or role (admins only; nobody changes their own role)."""
     user: User = await service.update(user_id, data)
+    callers.forget_user(user_id)
     return UserRead.model_validate(user)
 
 
@@ -76,7 +79,10 @@ async def update_user(user_id: uuid.UUID, data: UserUpdate, service: UserService
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(NotAuthenticated, NotFound, PermissionDenied),
 )
-async def delete_user(user_id: uuid.UUID, service: UserServiceDep) -> Response:
+async def delete_user(
+    user_id: uuid.UUID, service: UserServiceDep, callers: CallerCacheDep
+) -> Response:
     """Delete a user and their credentials (admins only; not themself)."""
     await service.delete(user_id)
+    callers.forget_user(user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

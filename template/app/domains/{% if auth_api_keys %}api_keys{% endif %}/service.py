@@ -116,6 +116,10 @@ class APIKeyService(Service[APIKey, APIKeyFilters, APIKeyRepository]):
         """Whether this use of `api_key` should be written (the last record is stale)."""
         return api_key.use_is_stale(now or utc_now(), USE_RECORD_INTERVAL)
 
+    async def record_use_by_id(self, key_id: uuid.UUID, *, now: datetime | None = None) -> bool:
+        """Write `last_used_at` unless a use was recorded in the last interval (checked in SQL)."""
+        return await self.repository.touch_unscoped(key_id, now or utc_now(), USE_RECORD_INTERVAL)
+
     async def record_use(self, api_key: APIKey, *, now: datetime | None = None) -> bool:
         """Write `last_used_at` if the last record is stale; True when a row was written."""
         now = now or utc_now()

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
-from app.api.dependencies import DatabaseDep, SettingsDep
+from app.api.dependencies import CallerCacheDep, DatabaseDep, SettingsDep
 from app.api.exceptions import NotAuthenticated, problem_responses
 from app.domains.base.exceptions import Conflict
 from app.domains.users.clerk import ClerkAccount, ClerkUserService, SyncOutcome
@@ -101,7 +101,7 @@ def _validated[T](build: Callable[[], T], *loc: str) -> T:
     },
 )
 async def receive_clerk_event(
-    request: Request, settings: SettingsDep, database: DatabaseDep
+    request: Request, settings: SettingsDep, database: DatabaseDep, callers: CallerCacheDep
 ) -> WebhookReceipt:
     """Receive a Clerk webhook, signed by Svix; user events sync the users table."""
     body = await request.body()
@@ -113,6 +113,10 @@ async def receive_clerk_event(
         raise InvalidWebhookSignature(error.message) from error
     event = _validated(lambda: ClerkEvent.model_validate_json(body), "body")
     outcome = await _handle(event, database)
+    if outcome in (SyncOutcome.UPDATED, SyncOutcome.DELETED) and isinstance(
+        clerk_id := event.data.get("id"), str
+    ):
+        callers.forget_credential(clerk_id)
     logger.info("Clerk webhook %s (%s): %s", event.type, request.headers["svix-id"], outcome)
     return WebhookReceipt(type=event.type, outcome=outcome)
 
