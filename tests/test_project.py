@@ -21,7 +21,14 @@ from pathlib import Path
 import pytest
 from pytest_copie.plugin import Copie
 
-from tests.helpers import REPRESENTATIVE_VARIANTS, answer, project_env, rendered_project, run
+from tests.helpers import (
+    REPRESENTATIVE_VARIANTS,
+    answer,
+    project_env,
+    rendered_project,
+    run,
+    variant_params,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +42,7 @@ def default_project(copie_session: Copie) -> Path:
     return project
 
 
-@pytest.fixture(scope="module", params=sorted(REPRESENTATIVE_VARIANTS))
+@pytest.fixture(scope="module", params=variant_params())
 def variant_project(request: pytest.FixtureRequest, copie_session: Copie) -> Path:
     answers = REPRESENTATIVE_VARIANTS[request.param]
     project = rendered_project(copie_session.copy(extra_answers=answers))
@@ -116,6 +123,7 @@ def create_user(project: Path, env: dict[str, str], email: str, role: str) -> di
     return json.loads(created.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.xdist_group("t1-default")
 def test_readme_first_run(default_project: Path) -> None:
     """make migrate, make create-user, make dev, then GET /api/v1/me with the printed key."""
     env = project_env(answer(default_project, "python_version"), PORT=str(free_port()))
@@ -130,6 +138,7 @@ def test_readme_first_run(default_project: Path) -> None:
         assert get(f"{base}/me", {"X-API-Key": "sk_wrong"})[0] == 401
 
 
+@pytest.mark.xdist_group("t1-default")
 def test_schemathesis_finds_no_server_error_and_no_schema_break(
     default_project: Path, tmp_path: Path
 ) -> None:
