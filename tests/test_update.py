@@ -2,10 +2,11 @@
 tree without losing its user's work, with or without a changed answer.
 
 Both revisions live in a throw-away clone of this repository. The earlier one is the newest
-release tag (`vX.Y.Z`) reachable from HEAD when the template changed since; otherwise it is
-made: HEAD plus an obsolete README paragraph that the update must remove (tagged `v0.0.0` when
-no release exists yet). The new revision is the working tree, uncommitted changes included,
-committed on top, so the suite always updates to what is being tested.
+release tag (`vX.Y.Z`) reachable from HEAD whose template differs from the working tree;
+without one it is made: HEAD plus an obsolete README paragraph that the update must remove
+(tagged `v0.0.0` when no release exists yet). The new revision is the working tree,
+uncommitted changes included, committed on top, so the suite always updates to what is being
+tested.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,10 +63,14 @@ def git(repository: Path, *args: str) -> str:
     return run(["git", *args], repository, {**os.environ, **GIT_IDENTITY}).stdout.strip()
 
 
-def newest_release(repository: Path) -> str | None:
+def version(tag: str) -> tuple[int, ...]:
+    return tuple(int(number) for number in tag.lstrip("v").split("."))
+
+
+def releases(repository: Path) -> list[str]:
+    """Release tags reachable from HEAD, newest first."""
     tags = git(repository, "tag", "--merged", "HEAD", "--list", "v*").split()
-    releases = [tag for tag in tags if RELEASE_TAG.fullmatch(tag)]
-    return max(releases, key=lambda t: [int(n) for n in RELEASE_TAG.findall(t)[0]], default=None)
+    return sorted((tag for tag in tags if RELEASE_TAG.fullmatch(tag)), key=version, reverse=True)
 
 
 def template_differs_from_working_tree(ref: str) -> bool:
@@ -102,22 +108,26 @@ def commit_obsolete_readme(clone: Path, tag: bool) -> str:
 
 @pytest.fixture(scope="module")
 def revisions(tmp_path_factory: pytest.TempPathFactory) -> Revisions:
+    """The previous release (or a made one) and the working tree, in a throw-away clone.
+
+    The working tree is tagged with pyproject.toml's version when that is ahead of every
+    release (a release being prepared), so `_migrations` of that version run in the update.
+    """
     clone = tmp_path_factory.mktemp("template") / "copier-fastapi-ddd"
     git(TEMPLATE_ROOT, "clone", "--quiet", str(TEMPLATE_ROOT), str(clone))
     git(clone, "checkout", "--quiet", "--detach", git(TEMPLATE_ROOT, "rev-parse", "HEAD"))
-    release = newest_release(clone)
-    if release is not None and template_differs_from_working_tree(release):
-        revisions = Revisions(clone, release, commit_working_tree(clone), synthetic=False)
-    else:
-        old = commit_obsolete_readme(clone, tag=release is None)
-        revisions = Revisions(clone, old, commit_working_tree(clone), synthetic=True)
+    tags = releases(clone)
+    previous = next((tag for tag in tags if template_differs_from_working_tree(tag)), None)
+    old = previous or commit_obsolete_readme(clone, tag=not tags)
+    new = commit_working_tree(clone)
+    prepared = "v" + tomllib.loads((clone / "pyproject.toml").read_text())["project"]["version"]
+    if RELEASE_TAG.fullmatch(prepared) and (not tags or version(prepared) > version(tags[0])):
+        git(clone, "tag", prepared, new)
     differs = subprocess.run(
-        ["git", "diff", "--quiet", revisions.old, revisions.new, "--", *TEMPLATE_PATHS],
-        cwd=clone,
-        check=False,
+        ["git", "diff", "--quiet", old, new, "--", *TEMPLATE_PATHS], cwd=clone, check=False
     )
-    assert differs.returncode == 1, "the two revisions render the same project"
-    return revisions
+    assert differs.returncode == 1, f"{old} and the working tree render the same project"
+    return Revisions(clone, old, new, synthetic=previous is None)
 
 
 def edit_like_a_user(project: Path, env: dict[str, str]) -> None:
@@ -191,6 +201,7 @@ def test_update_keeps_the_users_work(scenario: str, revisions: Revisions, tmp_pa
     # Every file the user did not touch is what a fresh render of the new revision holds.
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert {key: answers[key] for key in after} == after
+    assert answers["_commit"] == git(revisions.source, "describe", "--tags", revisions.new)
     fresh = tmp_path / "fresh"
     run_copy(
         str(revisions.source),
