@@ -93,7 +93,7 @@ COMPOSE_FILE = re.compile(r"(docker-)?compose[\w.-]*\.ya?ml")
 class Found:
     """The traces a render contains, gathered the same way for every option."""
 
-    modules: set[str]
+    modules: dict[str, set[str]]  # module -> the files that import or name it
     dependencies: set[str]
     settings: set[str]
     make_targets: set[str]
@@ -106,7 +106,14 @@ class Found:
         if kind == "paths":
             return sorted(str(path.relative_to(project)) for path in project.glob(entry))
         if kind == "modules":
-            return sorted(m for m in self.modules if m == entry or m.startswith(entry + "."))
+            return sorted(
+                {
+                    path
+                    for module, paths in self.modules.items()
+                    if module == entry or module.startswith(entry + ".")
+                    for path in paths
+                }
+            )
         if kind == "readme_headings":
             return ["README.md"] if entry.lower() in self.readme_headings else []
         if kind == "words":
@@ -182,8 +189,11 @@ def readme_headings(readme: str) -> str:
 def found(project: Path, renders: Renders) -> Found:
     texts = text_files(project)
     inventory = renders.inventory(project)
-    modules = {m for listed in inventory["imports"].values() for m in listed}
-    modules |= {m for listed in inventory["references"].values() for m in listed}
+    modules: dict[str, set[str]] = {}
+    for kind in ("imports", "references"):
+        for path, listed in inventory[kind].items():
+            for module in listed:
+                modules.setdefault(module, set()).add(path)
     return Found(
         modules=modules,
         dependencies=dependencies(project),
