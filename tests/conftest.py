@@ -7,27 +7,19 @@ Each T0 variant is rendered once per pytest process and shared by every test tha
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.helpers import (
     DEFAULT_GROUP,
     all_boolean_combinations,
-    answer,
     choice_variants,
-    find_python,
     rejection,
-    render,
-    run,
     t1_groups,
     variant_id,
 )
-
-INVENTORY_SCRIPT = Path(__file__).with_name("python_inventory.py")
+from tests.traces import Renders
 
 # T0: every valid combination of the yes/no questions, plus each non-default choice.
 T0_VARIANTS = [
@@ -70,30 +62,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     deselected = [item for item in items if t1_group(item) not in chosen]
     config.hook.pytest_deselected(items=deselected)
     items[:] = selected
-
-
-class Renders:
-    """Renders of the working tree, one per answer set, made on first use."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.projects: dict[str, Path] = {}
-        self.inventories: dict[Path, dict[str, Any]] = {}
-
-    def project(self, answers: dict[str, Any]) -> Path:
-        key = variant_id(answers)
-        if key not in self.projects:
-            self.projects[key] = render(self.root / f"v{len(self.projects):02d}", answers)
-        return self.projects[key]
-
-    def inventory(self, project: Path) -> dict[str, Any]:
-        """Compile errors, imports and module references of every .py file (python_inventory)."""
-        if project not in self.inventories:
-            python = find_python(answer(project, "python_version"))
-            assert python is not None, "no interpreter for the rendered project's Python"
-            completed = run([python, str(INVENTORY_SCRIPT), str(project)], project, os.environ)
-            self.inventories[project] = json.loads(completed.stdout)
-        return self.inventories[project]
 
 
 @pytest.fixture(scope="session")

@@ -17,11 +17,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
-import yaml
 from pytest_copie.plugin import Copie
 
 from tests.conftest import Renders
 from tests.helpers import all_boolean_combinations, answer, rejection, variant_id
+from tests.traces import compose_services, found, text_files
 
 
 @dataclass(frozen=True)
@@ -86,123 +86,6 @@ INVALID = [answers for answers in all_boolean_combinations() if rejection(answer
 # braces ({**a, **b}, {{}} in f-strings) do not match. GitHub expressions are removed first.
 JINJA_LEFTOVER = re.compile(r"\{\{-?\s*[A-Za-z_]|\{%-?\s*[a-z]|\{#")
 GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
-COMPOSE_FILE = re.compile(r"(docker-)?compose[\w.-]*\.ya?ml")
-
-
-@dataclass(frozen=True)
-class Found:
-    """The traces a render contains, gathered the same way for every option."""
-
-    modules: dict[str, set[str]]  # module -> the files that import or name it
-    dependencies: set[str]
-    settings: set[str]
-    make_targets: set[str]
-    compose_services: set[str]
-    readme_headings: str
-    texts: dict[str, str]
-
-    def has(self, kind: str, entry: str, project: Path) -> list[str]:
-        """Where `entry` of `kind` appears (empty when it does not)."""
-        if kind == "paths":
-            return sorted(str(path.relative_to(project)) for path in project.glob(entry))
-        if kind == "modules":
-            return sorted(
-                {
-                    path
-                    for module, paths in self.modules.items()
-                    if module == entry or module.startswith(entry + ".")
-                    for path in paths
-                }
-            )
-        if kind == "readme_headings":
-            return ["README.md"] if entry.lower() in self.readme_headings else []
-        if kind == "words":
-            return sorted(name for name, text in self.texts.items() if entry.lower() in text)
-        return [entry] if entry in getattr(self, kind) else []
-
-
-def text_files(project: Path) -> dict[str, str]:
-    texts = {}
-    for path in project.rglob("*"):
-        if path.is_file() and ".git" not in path.parts:
-            try:
-                texts[str(path.relative_to(project))] = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                continue
-    return texts
-
-
-def distribution(requirement: str) -> str:
-    name = re.match(r"[A-Za-z0-9._-]+", requirement.strip())
-    return re.sub(r"[-_.]+", "-", name.group(0)).lower() if name else requirement
-
-
-def dependencies(project: Path) -> set[str]:
-    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
-    requirements = list(pyproject.get("project", {}).get("dependencies", []))
-    for group in pyproject.get("project", {}).get("optional-dependencies", {}).values():
-        requirements += group
-    for group in pyproject.get("dependency-groups", {}).values():
-        requirements += [item for item in group if isinstance(item, str)]
-    return {distribution(requirement) for requirement in requirements}
-
-
-def settings(project: Path, texts: dict[str, str]) -> set[str]:
-    """Variables of .env.sample (set or commented out) and Settings fields, upper-cased."""
-    names = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", texts.get(".env.sample", ""), re.M))
-    config = texts.get("app/infrastructure/config.py", "")
-    names |= {field.upper() for field in re.findall(r"^    ([a-z][a-z0-9_]*):", config, re.M)}
-    return names
-
-
-def make_targets(texts: dict[str, str]) -> set[str]:
-    makefile = texts.get("Makefile", "")
-    targets = set(re.findall(r"^([A-Za-z0-9][\w.-]*)\s*:(?!=)", makefile, re.M))
-    for phony in re.findall(r"^\.PHONY\s*:(.*)$", makefile, re.M):
-        targets.update(phony.split())
-    return targets
-
-
-def compose_services(project: Path) -> set[str] | None:
-    """Services of the compose files, or None when the render has no compose file."""
-    files = [path for path in project.iterdir() if COMPOSE_FILE.fullmatch(path.name)]
-    if not files:
-        return None
-    return {
-        name
-        for path in files
-        for name in (yaml.safe_load(path.read_text()) or {}).get("services", {})
-    }
-
-
-def readme_headings(readme: str) -> str:
-    """Every heading of a Markdown file, lower-cased, one per line (code blocks skipped)."""
-    headings, fenced = [], False
-    for line in readme.splitlines():
-        if line.startswith("```"):
-            fenced = not fenced
-        elif not fenced and line.startswith("#"):
-            headings.append(line.lstrip("#").strip().lower())
-    return "\n".join(headings)
-
-
-def found(project: Path, renders: Renders) -> Found:
-    texts = text_files(project)
-    inventory = renders.inventory(project)
-    modules: dict[str, set[str]] = {}
-    for kind in ("imports", "references"):
-        for path, listed in inventory[kind].items():
-            for module in listed:
-                modules.setdefault(module, set()).add(path)
-    return Found(
-        modules=modules,
-        dependencies=dependencies(project),
-        settings=settings(project, texts),
-        make_targets=make_targets(texts),
-        compose_services=compose_services(project) or set(),
-        readme_headings=readme_headings(texts.get("README.md", "")),
-        texts={name: text.lower() for name, text in texts.items() if name != ".copier-answers.yml"},
-    )
 
 
 def test_no_jinja_is_left(rendered: Path) -> None:
