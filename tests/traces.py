@@ -14,10 +14,21 @@ from typing import Any
 
 import yaml
 
-from tests.helpers import answer, find_python, render, run, variant_id
+from tests.helpers import CHOICE_OPTIONS, answer, find_python, render, run, variant_id
 
 COMPOSE_FILE = re.compile(r"(docker-)?compose[\w.-]*\.ya?ml")
 INVENTORY_SCRIPT = Path(__file__).with_name("python_inventory.py")
+
+
+def parser_for(version: str) -> str:
+    """The project's Python, else a newer supported one (its parser accepts the older syntax;
+    ruff's target-version check catches syntax newer than the project's)."""
+    versions = CHOICE_OPTIONS["python_version"]
+    supported = sorted(versions, key=lambda v: tuple(map(int, v.split("."))))
+    for candidate in supported[supported.index(version) :]:
+        if python := find_python(candidate):
+            return python
+    raise AssertionError(f"no Python {version} or newer: install one (or put it on PATH)")
 
 
 class Renders:
@@ -37,8 +48,7 @@ class Renders:
     def inventory(self, project: Path) -> dict[str, Any]:
         """Compile errors, imports and module references of every .py file (python_inventory)."""
         if project not in self.inventories:
-            python = find_python(answer(project, "python_version"))
-            assert python is not None, "no interpreter for the rendered project's Python"
+            python = parser_for(answer(project, "python_version"))
             completed = run([python, str(INVENTORY_SCRIPT), str(project)], project, os.environ)
             self.inventories[project] = json.loads(completed.stdout)
         return self.inventories[project]
