@@ -80,6 +80,9 @@ DISABLED_TRACES = {
 # Modules the domain layer must never import, whatever the options.
 ADAPTER_MODULES = ("fastapi", "starlette", "uvicorn", "prefect", "app.api", "app.workers")
 
+# Files that are empty on purpose (package and typing markers, directory keepers).
+EMPTY_BY_DESIGN = {"__init__.py", "py.typed", ".gitkeep"}
+
 INVALID = [answers for answers in all_boolean_combinations() if rejection(answers) is not None]
 
 # A Jinja expression, statement or comment opener ("{{ name", "{% if", "{#"); Python's own
@@ -104,7 +107,7 @@ def test_no_file_is_empty(rendered: Path) -> None:
     empty = [
         str(path.relative_to(rendered))
         for path in rendered.rglob("*")
-        if path.is_file() and path.name != "__init__.py" and not path.read_bytes().strip()
+        if path.is_file() and path.name not in EMPTY_BY_DESIGN and not path.read_bytes().strip()
     ]
     assert empty == []
 
