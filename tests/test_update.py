@@ -85,8 +85,10 @@ def commit_working_tree(clone: Path) -> str:
     """Make the clone's files those of the working tree (untracked, not ignored, included)."""
     listed = git(TEMPLATE_ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     for entry in clone.iterdir():
-        if entry.name != ".git":
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        if entry.is_dir() and entry.name != ".git":
+            shutil.rmtree(entry)
+        elif entry.is_file():
+            entry.unlink()
     for name in filter(None, listed.split("\0")):
         if (TEMPLATE_ROOT / name).is_file():  # a tracked file deleted in the working tree is not
             (clone / name).parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +124,7 @@ def revisions(tmp_path_factory: pytest.TempPathFactory) -> Revisions:
     new = commit_working_tree(clone)
     prepared = "v" + tomllib.loads((clone / "pyproject.toml").read_text())["project"]["version"]
     if RELEASE_TAG.fullmatch(prepared) and (not tags or version(prepared) > version(tags[0])):
-        git(clone, "tag", prepared, new)
+        git(clone, "tag", "--force", prepared, new)
     differs = subprocess.run(
         ["git", "diff", "--quiet", old, new, "--", *TEMPLATE_PATHS], cwd=clone, check=False
     )
