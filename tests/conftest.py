@@ -39,6 +39,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    unknown = sorted(set(config.getoption("variant")) - set(t1_groups()))
+    if unknown:
+        raise pytest.UsageError(f"--variant: unknown {', '.join(unknown)}; use {t1_groups()}")
+
+
 def t1_group(item: pytest.Item) -> str | None:
     """The group of a T1 item: its representative variant, else `default`; None for others."""
     if item.get_closest_marker("slow") is None or item.get_closest_marker("update"):
@@ -55,9 +61,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     chosen: list[str] = config.getoption("variant")
     if not chosen:
         return
-    unknown = sorted(set(chosen) - set(groups))
-    if unknown:
-        raise pytest.UsageError(f"--variant: unknown {', '.join(unknown)}; choose from {groups}")
     selected = [item for item in items if t1_group(item) in chosen]
     deselected = [item for item in items if t1_group(item) not in chosen]
     config.hook.pytest_deselected(items=deselected)
