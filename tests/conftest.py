@@ -1,2 +1,83 @@
-"""Template test suite. Tiers: T0 (test_render, test_questions, test_static), T1 (test_project,
-slow)."""
+"""Template test suite. Tiers: T0 (not marked slow), T1 (slow, test_project), T2 (update).
+
+Each T0 variant is rendered once per pytest process and shared by every test that asks for
+`rendered`; under pytest-xdist (`--dist loadgroup`) all tests of a variant go to one worker.
+`--variant NAME` keeps only the T1 tests of one representative variant (or of `default`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import (
+    DEFAULT_GROUP,
+    all_boolean_combinations,
+    choice_variants,
+    rejection,
+    t1_groups,
+    variant_id,
+)
+from tests.traces import Renders
+
+# T0: every valid combination of the yes/no questions, plus each non-default choice.
+T0_VARIANTS = [
+    answers
+    for answers in [*all_boolean_combinations(), *choice_variants()]
+    if rejection(answers) is None
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"run only the T1 tests of this group (repeatable): {', '.join(t1_groups())}",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    unknown = sorted(set(config.getoption("variant")) - set(t1_groups()))
+    if unknown:
+        raise pytest.UsageError(f"--variant: unknown {', '.join(unknown)}; use {t1_groups()}")
+
+
+def t1_group(item: pytest.Item) -> str | None:
+    """The group of a T1 item: its representative variant, else `default`; None for others."""
+    if item.get_closest_marker("slow") is None or item.get_closest_marker("update"):
+        return None
+    marker = item.get_closest_marker("variant")
+    return str(marker.args[0]) if marker else DEFAULT_GROUP
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups = t1_groups()
+    strays = sorted({group for item in items if (group := t1_group(item)) not in (None, *groups)})
+    if strays:  # a test CI's matrix would never run
+        raise pytest.UsageError(f"variant marker {', '.join(strays)} is not in {groups}")
+    chosen: list[str] = config.getoption("variant")
+    if not chosen:
+        return
+    selected = [item for item in items if t1_group(item) in chosen]
+    deselected = [item for item in items if t1_group(item) not in chosen]
+    config.hook.pytest_deselected(items=deselected)
+    items[:] = selected
+
+
+@pytest.fixture(scope="session")
+def renders(tmp_path_factory: pytest.TempPathFactory) -> Renders:
+    return Renders(tmp_path_factory.mktemp("variants"))
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(answers, id=name, marks=pytest.mark.xdist_group(f"t0-{name}"))
+        for answers, name in zip(T0_VARIANTS, map(variant_id, T0_VARIANTS), strict=True)
+    ]
+)
+def rendered(request: pytest.FixtureRequest, renders: Renders) -> Path:
+    """A T0 variant's project (rendered once, shared: tests must not modify it)."""
+    return renders.project(request.param)

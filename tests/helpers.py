@@ -1,9 +1,15 @@
 """What the template tests share: the option matrix, rendering, and running a rendered project's
-commands the way a user would (with uv and a Python 3.12/3.13 found like the Makefile finds it)."""
+commands the way a user would (with uv and a Python 3.12/3.13 found like the Makefile finds it).
+
+`python -m tests.helpers` prints the T1 groups as JSON (the template's CI builds its matrix
+from it).
+"""
 
 from __future__ import annotations
 
+import functools
 import itertools
+import json
 import os
 import re
 import shutil
@@ -12,18 +18,31 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from copier import run_copy
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 
-BOOLEAN_OPTIONS = (
-    "auth_clerk",
-    "auth_api_keys",
-    "use_prefect",
-    "use_logfire",
-    "use_github_actions",
+QUESTIONS: dict[str, dict[str, Any]] = {
+    name: spec
+    for name, spec in yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text()).items()
+    if not name.startswith("_")
+}
+
+# Every asked yes/no question, in copier.yml order (the order copier validates them in).
+BOOLEAN_OPTIONS = tuple(
+    name
+    for name, spec in QUESTIONS.items()
+    if spec.get("type") == "bool" and spec.get("when", True) is not False
 )
+
+# Questions with a fixed list of answers: each answer other than the default gets a T0 render.
+CHOICE_OPTIONS = {
+    name: [str(choice) for choice in spec["choices"]]
+    for name, spec in QUESTIONS.items()
+    if spec.get("choices") and spec.get("when", True) is not False
+}
 
 # Options whose feature has not landed yet: copier.yml rejects `true` for them.
 UNAVAILABLE_OPTIONS = ("use_logfire",)
@@ -63,6 +82,28 @@ REPRESENTATIVE_VARIANTS: dict[str, dict[str, Any]] = {
     },
 }
 
+# T1 tests that are not about one representative variant (the quick-start project) form
+# this group; `pytest --variant default` runs them.
+DEFAULT_GROUP = "default"
+
+
+def t1_groups() -> list[str]:
+    """What `pytest --variant` accepts: one CI job each."""
+    return [*sorted(REPRESENTATIVE_VARIANTS), DEFAULT_GROUP]
+
+
+def variant_params() -> list[Any]:
+    """REPRESENTATIVE_VARIANTS as fixture params: each marked with its variant, so that
+    `--variant` selects it and pytest-xdist keeps its tests (and its render) on one worker."""
+    return [
+        pytest.param(
+            name,
+            id=name,
+            marks=[pytest.mark.variant(name), pytest.mark.xdist_group(f"t1-{name}")],
+        )
+        for name in sorted(REPRESENTATIVE_VARIANTS)
+    ]
+
 
 def rejection(answers: Mapping[str, Any]) -> str | None:
     """The validator message expected for a combination, or None when it must render.
@@ -82,7 +123,23 @@ def all_boolean_combinations() -> Iterator[dict[str, bool]]:
         yield dict(zip(BOOLEAN_OPTIONS, values, strict=True))
 
 
+def boolean_defaults() -> dict[str, bool]:
+    return {name: bool(QUESTIONS[name].get("default", False)) for name in BOOLEAN_OPTIONS}
+
+
+def choice_variants() -> Iterator[dict[str, Any]]:
+    """One answer set per non-default choice, the yes/no questions at their defaults."""
+    for name, choices in CHOICE_OPTIONS.items():
+        for choice in choices:
+            if choice != str(QUESTIONS[name].get("default")):
+                yield {**boolean_defaults(), name: choice}
+
+
 def variant_id(answers: Mapping[str, Any]) -> str:
+    """`auth_api_keys+use_prefect` (the options on; `all-off`), or `license=Apache-2.0`."""
+    choices = {name: value for name, value in answers.items() if name in CHOICE_OPTIONS}
+    if choices:
+        return ",".join(f"{name}={value}" for name, value in choices.items())
     on = [name for name in BOOLEAN_OPTIONS if answers.get(name)]
     return "+".join(on) or "all-off"
 
@@ -129,6 +186,7 @@ def uv_binary() -> str:
         return found
 
 
+@functools.cache
 def find_python(version: str) -> str | None:
     """An interpreter for `version`: on PATH, managed by uv, or installed by pyenv."""
     candidate = shutil.which(f"python{version}")
@@ -197,3 +255,7 @@ def run(
             f"--- stderr ---\n{completed.stderr[-20000:]}"
         )
     return completed
+
+
+if __name__ == "__main__":
+    print(json.dumps(t1_groups()))

@@ -23,7 +23,14 @@ import pytest
 from pytest_copie.plugin import Copie
 
 from tests.dockerfile import ImageEmulator, image_command
-from tests.helpers import REPRESENTATIVE_VARIANTS, answer, project_env, rendered_project, run
+from tests.helpers import (
+    REPRESENTATIVE_VARIANTS,
+    answer,
+    project_env,
+    rendered_project,
+    run,
+    variant_params,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +44,7 @@ def default_project(copie_session: Copie) -> Path:
     return project
 
 
-@pytest.fixture(scope="module", params=sorted(REPRESENTATIVE_VARIANTS))
+@pytest.fixture(scope="module", params=variant_params())
 def variant_project(request: pytest.FixtureRequest, copie_session: Copie) -> Path:
     answers = REPRESENTATIVE_VARIANTS[request.param]
     project = rendered_project(copie_session.copy(extra_answers=answers))
@@ -155,6 +162,7 @@ def create_user(project: Path, env: dict[str, str], email: str, role: str) -> di
     return json.loads(created.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.xdist_group("t1-default")
 def test_readme_first_run(default_project: Path) -> None:
     """make migrate, make create-user, make dev, then GET /api/v1/me with the printed key."""
     env = project_env(answer(default_project, "python_version"), PORT=str(free_port()))
@@ -186,6 +194,7 @@ print(jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"}))
 """
 
 
+@pytest.mark.xdist_group("t1-default")
 def test_clerk_sign_in_first_run(default_project: Path, tmp_path: Path) -> None:
     """The README's Clerk path: settings pointing at a JWKS (served over plain http on the
     loopback interface), make create-user CLERK_ID=..., then GET /api/v1/me with a token."""
@@ -230,6 +239,7 @@ def test_clerk_sign_in_first_run(default_project: Path, tmp_path: Path) -> None:
         jwks_server.wait(timeout=30)
 
 
+@pytest.mark.xdist_group("t1-default")
 def test_schemathesis_finds_no_server_error_and_no_schema_break(
     default_project: Path, tmp_path: Path
 ) -> None:

@@ -1,7 +1,10 @@
-"""T0: every combination of the boolean options renders clean, or is refused with its message.
+"""T0: every combination of the yes/no questions renders clean, or is refused with its message.
 
-A clean render has no Jinja left, nothing of a disabled feature, passes `ruff check` and
-`ruff format --check` with the project's own configuration, and compiles.
+A clean render has no Jinja left and no empty file, nothing of a disabled feature (file,
+import, dependency, setting, Makefile target, compose service, README section, word) and
+everything of an enabled one, a framework-free domain layer, passes `ruff check` and
+`ruff format --check` with the project's own configuration, and compiles under the project's
+Python. Each non-default choice (Python version, licence) is rendered and checked the same way.
 """
 
 from __future__ import annotations
@@ -9,109 +12,155 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
 from pytest_copie.plugin import Copie
 
-from tests.helpers import (
-    all_boolean_combinations,
-    answer,
-    find_python,
-    rejection,
-    rendered_project,
-    variant_id,
-)
+from tests.conftest import Renders
+from tests.helpers import all_boolean_combinations, answer, rejection, variant_id
+from tests.traces import compose_services, found, text_files
 
-COMBINATIONS = list(all_boolean_combinations())
-VALID = [answers for answers in COMBINATIONS if rejection(answers) is None]
-INVALID = [answers for answers in COMBINATIONS if rejection(answers) is not None]
+
+@dataclass(frozen=True)
+class Traces:
+    """What only a feature brings. With its option off, none of it may appear in a render;
+    with it on, every entry must (so a misspelt entry cannot pass unnoticed)."""
+
+    paths: tuple[str, ...] = ()  # glob patterns, relative to the project
+    modules: tuple[str, ...] = ()  # imported or referenced from Python (submodules included)
+    dependencies: tuple[str, ...] = ()  # distributions in pyproject.toml, any group
+    settings: tuple[str, ...] = ()  # variables of .env.sample (and fields of Settings)
+    make_targets: tuple[str, ...] = ()
+    compose_services: tuple[str, ...] = ()
+    readme_headings: tuple[str, ...] = ()  # words of a heading of README.md
+    words: tuple[str, ...] = ()  # case-insensitive, in any file
+
+
+DISABLED_TRACES = {
+    "auth_api_keys": Traces(
+        paths=("app/domains/api_keys", "app/api/routes/api_keys.py", "**/*api_key*"),
+        modules=("app.domains.api_keys", "app.api.routes.api_keys"),
+        settings=("RATE_LIMIT_API_KEY_CREATE", "API_KEY_MAX_PER_USER"),
+        readme_headings=("API keys",),
+        words=("api_key", "X-API-Key"),
+    ),
+    "auth_clerk": Traces(
+        paths=("**/*clerk*", "app/api/routes/webhooks", "tests/api/webhooks"),
+        modules=("app.api.routes.webhooks",),
+        settings=(
+            "CLERK_ISSUER",
+            "CLERK_JWKS_URL",
+            "CLERK_AUTHORIZED_PARTIES",
+            "CLERK_WEBHOOK_SECRET",
+        ),
+        readme_headings=("Clerk",),
+        words=("clerk", "svix", "jwks", "jwt", "bearer"),
+    ),
+    "use_prefect": Traces(
+        paths=("app/workers", "**/*prefect*", "tests/workers"),
+        modules=("prefect", "app.workers"),
+        dependencies=("prefect",),
+        settings=("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "WORKER_POOL"),
+        make_targets=("worker", "init-prefect", "docker-up-prefect"),
+        compose_services=("prefect-server", "worker"),
+        words=("prefect", "worker", "init-prefect", "work pool"),
+    ),
+    "use_logfire": Traces(
+        modules=("logfire",),
+        dependencies=("logfire",),
+        settings=("LOGFIRE_TOKEN",),
+        words=("logfire",),
+    ),
+    "use_github_actions": Traces(
+        paths=(".github", "scripts", "tests/scripts/test_next_version.py"),
+        words=("next_version", "release candidate"),
+    ),
+}
+
+# Modules the domain layer must never import, whatever the options.
+ADAPTER_MODULES = ("fastapi", "starlette", "uvicorn", "prefect", "app.api", "app.workers")
+
+# Files that are empty on purpose (package and typing markers, directory keepers).
+EMPTY_BY_DESIGN = {"__init__.py", "__init__.py.tmpl", "py.typed", ".gitkeep"}
+
+INVALID = [answers for answers in all_boolean_combinations() if rejection(answers) is not None]
 
 # A Jinja expression, statement or comment opener ("{{ name", "{% if", "{#"); Python's own
-# braces ({**a, **b}, {{}} in f-strings) do not match.
+# braces ({**a, **b}, {{}} in f-strings) do not match. GitHub expressions are removed first.
 JINJA_LEFTOVER = re.compile(r"\{\{-?\s*[A-Za-z_]|\{%-?\s*[a-z]|\{#")
-TEXT_SUFFIXES = {
-    ".py",
-    ".toml",
-    ".ini",
-    ".md",
-    ".yml",
-    ".yaml",
-    ".mako",
-    ".tmpl",
-    ".txt",
-    ".cfg",
-    "",
-}
-
-# What must not appear anywhere in a render when an option is off: (option, paths, words).
-DISABLED_TRACES = {
-    "auth_api_keys": (
-        ["app/domains/api_keys", "app/api/routes/api_keys.py"],
-        ["api_key", "X-API-Key"],
-    ),
-    "auth_clerk": (
-        [
-            "app/infrastructure/clerk.py",
-            "app/domains/users/clerk.py",
-            "app/api/routes/webhooks",
-            "tests/support/clerk.py",
-            "tests/api/webhooks",
-            "tests/infrastructure/test_clerk_tokens.py",
-        ],
-        ["clerk", "svix", "jwks", "jwt", "bearer"],
-    ),
-    "use_prefect": (
-        ["app/workers", "app/scripts/init_prefect.py", "tests/workers"],
-        ["prefect", "worker", "init-prefect", "init_prefect", "work pool"],
-    ),
-    "use_logfire": ([], ["logfire"]),
-    "use_github_actions": (
-        [".github", "scripts", "tests/scripts/test_next_version.py"],
-        ["next_version", "release candidate"],
-    ),
-}
-
-
-@pytest.fixture(scope="module", params=VALID, ids=variant_id)
-def rendered(request: pytest.FixtureRequest, copie_session: Copie) -> Path:
-    return rendered_project(copie_session.copy(extra_answers=request.param))
-
-
-def text_files(project: Path) -> list[Path]:
-    return [
-        path
-        for path in project.rglob("*")
-        if path.is_file() and path.suffix in TEXT_SUFFIXES and ".git" not in path.parts
-    ]
+GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
 
 
 def test_no_jinja_is_left(rendered: Path) -> None:
     leftovers = [
-        str(path.relative_to(rendered))
-        for path in text_files(rendered)
-        if path.suffix != ".mako"
-        and ".github" not in path.parts
-        and JINJA_LEFTOVER.search(path.read_text())
+        name
+        for name, text in text_files(rendered).items()
+        if not name.endswith(".mako") and JINJA_LEFTOVER.search(GITHUB_EXPRESSION.sub("", text))
     ]
     assert leftovers == []
-    assert [p for p in rendered.rglob("*.jinja")] == []
+    assert list(rendered.rglob("*.jinja")) == []
     assert [p for p in rendered.rglob("*") if "{%" in p.name or "{{" in p.name] == []
 
 
-def test_nothing_of_a_disabled_feature_remains(rendered: Path) -> None:
-    answers = (rendered / ".copier-answers.yml").read_text()
-    for option, (paths, words) in DISABLED_TRACES.items():
-        if f"{option}: true" in answers:
-            continue
-        for relative in paths:
-            assert not (rendered / relative).exists(), f"{option} is off but {relative} exists"
-        for path in text_files(rendered):
-            if path.name == ".copier-answers.yml":
-                continue
-            text = path.read_text().lower()
-            for word in words:
-                assert word.lower() not in text, f"{option} is off but {path} mentions {word}"
+def test_no_file_is_empty(rendered: Path) -> None:
+    """A conditional block that swallowed a whole file leaves an empty file behind."""
+    empty = [
+        str(path.relative_to(rendered))
+        for path in rendered.rglob("*")
+        if path.is_file() and path.name not in EMPTY_BY_DESIGN and not path.read_bytes().strip()
+    ]
+    assert empty == []
+
+
+def test_nothing_of_a_disabled_feature_remains(rendered: Path, renders: Renders) -> None:
+    traces = found(rendered, renders)
+    left = [
+        f"{option} is off but {kind} {entry!r} is in {', '.join(where)}"
+        for option, expected in DISABLED_TRACES.items()
+        if not answer(rendered, option)
+        for kind in (field.name for field in fields(Traces))
+        for entry in getattr(expected, kind)
+        if (where := traces.has(kind, entry, rendered))
+    ]
+    assert left == []
+
+
+def test_everything_of_an_enabled_feature_is_there(rendered: Path, renders: Renders) -> None:
+    """The other half of the trace lists: with the option on, each entry is found. Compose
+    services and docker-* targets are expected once the render has a compose stack."""
+    traces = found(rendered, renders)
+    stack = compose_services(rendered) is not None
+    missing = [
+        f"{option} is on but {kind} {entry!r} is missing"
+        for option, expected in DISABLED_TRACES.items()
+        if answer(rendered, option)
+        for kind in (field.name for field in fields(Traces))
+        for entry in getattr(expected, kind)
+        if stack or not (kind == "compose_services" or entry.startswith("docker-"))
+        if not traces.has(kind, entry, rendered)
+    ]
+    assert missing == []
+
+
+def test_domain_layer_imports_no_adapter(rendered: Path, renders: Renders) -> None:
+    imports = renders.inventory(rendered)["imports"]
+    violations = [
+        f"{path} imports {module}"
+        for path, modules in imports.items()
+        if path.startswith("app/domains/")
+        for module in modules
+        if any(module == name or module.startswith(name + ".") for name in ADAPTER_MODULES)
+    ]
+    assert violations == []
+
+
+def test_python_compiles(rendered: Path, renders: Renders) -> None:
+    inventory = renders.inventory(rendered)
+    assert inventory["errors"] == []
+    assert "app/api/main.py" in inventory["imports"]
 
 
 def test_ruff_is_clean(rendered: Path) -> None:
@@ -126,17 +175,16 @@ def test_ruff_is_clean(rendered: Path) -> None:
         assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
-def test_python_compiles(rendered: Path) -> None:
-    python = find_python(answer(rendered, "python_version"))
-    assert python is not None, "no interpreter for the rendered project's Python version"
-    completed = subprocess.run(
-        [python, "-m", "compileall", "-q", "-f", "-x", r"[/\\]\.venv[/\\]", "."],
-        cwd=rendered,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
+def test_choices_reach_the_render(rendered: Path) -> None:
+    pyproject = tomllib.loads((rendered / "pyproject.toml").read_text())["project"]
+    version, licence = answer(rendered, "python_version"), answer(rendered, "license")
+    assert (rendered / ".python-version").read_text().strip() == version
+    assert pyproject["requires-python"] == f">={version}"
+    assert pyproject.get("license") == (None if licence == "Proprietary" else licence)
+    if licence == "Proprietary":
+        assert not (rendered / "LICENSE").exists()
+    else:
+        assert licence.split("-")[0] in (rendered / "LICENSE").read_text().splitlines()[0]
 
 
 @pytest.mark.parametrize("answers", INVALID, ids=variant_id)
