@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, Uuid, func
+from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, Uuid, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -54,6 +54,11 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), uuid.UUID: Uuid()}
 
 
+# The SQL-standard spelling, the same on every backend (and immune to libraries that change how
+# `func.now()` compiles).
+CURRENT_TIMESTAMP = text("CURRENT_TIMESTAMP")
+
+
 class Entity(Base):
     """Abstract base of domain models: id, timestamps and who made the last changes.
 
@@ -66,10 +71,10 @@ class Entity(Base):
     # sort_order keeps these columns first in every table, whatever the subclass declares.
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4, sort_order=-5)
     created_at: Mapped[datetime] = mapped_column(
-        default=utc_now, server_default=func.now(), sort_order=-4
+        default=utc_now, server_default=CURRENT_TIMESTAMP, sort_order=-4
     )
     updated_at: Mapped[datetime] = mapped_column(
-        default=utc_now, onupdate=utc_now, server_default=func.now(), sort_order=-3
+        default=utc_now, onupdate=utc_now, server_default=CURRENT_TIMESTAMP, sort_order=-3
     )
     created_by: Mapped[uuid.UUID | None] = mapped_column(default=None, sort_order=-2)
     updated_by: Mapped[uuid.UUID | None] = mapped_column(default=None, sort_order=-1)
