@@ -7,6 +7,10 @@ and `GET /api/v1/health/live` as ratios to the bare app, the rendered test suite
 test on SQLite and PostgreSQL, and the time from `copier copy` to green tests with a warm uv
 cache. Results go to bench/results/ as JSON.
 
+`--compare use_logfire=true` also renders the service with those answers, serves it next to the
+first on the same database, and reports each endpoint of it as a ratio to the default service,
+measured in the same interleaved rounds (results/compare-<answers>-<timestamp>.json).
+
 Run through `nox -s bench` with BENCH_DATABASE_URL or TEST_DATABASE_URL naming a PostgreSQL
 server (the role needs CREATEDB).
 """
@@ -36,6 +40,7 @@ from tests.helpers import TEMPLATE_ROOT, answer, project_env, render
 BENCH_DIR = TEMPLATE_ROOT / "build" / "bench"
 RESULTS_DIR = TEMPLATE_ROOT / "bench" / "results"
 DEFAULT_ANSWERS = {"auth_clerk": False, "use_prefect": False, "use_logfire": False}
+HEALTH_PROBE = "/api/v1/health/live"
 SECRET_KEY = "benchmark-secret-key-0123456789-abcdefghijkl"  # noqa: S105 (a throwaway database)
 
 
@@ -163,12 +168,70 @@ def suite_timing(project: Path, env: dict[str, str]) -> dict[str, float]:
     }
 
 
+def parse_answer(text: str) -> tuple[str, object]:
+    name, separator, value = text.partition("=")
+    if not separator or not name:
+        raise argparse.ArgumentTypeError(f"expected QUESTION=VALUE, got {text!r}")
+    lowered = value.lower()
+    return name, True if lowered == "true" else False if lowered == "false" else value
+
+
+def report_comparison(
+    compare: dict[str, object],
+    median: dict[str, float],
+    runs: dict[str, list[dict[str, float]]],
+    commit: str,
+) -> None:
+    """The variant's endpoints as ratios to the default service's, from the same rounds."""
+    ratios = {
+        name: round(median[f"variant_{name}"] / median[name], 3)
+        for name in ("health_live", "me_api_key")
+    }
+    report = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "commit": commit,
+        "machine": {"cpus": os.cpu_count(), "load_average_before": os.getloadavg()},
+        "answers": compare,
+        "requests_per_second_median": {name: round(value, 1) for name, value in median.items()},
+        "runs": runs,
+        "variant_to_default": ratios,
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    label = "-".join(f"{name}={value}".lower() for name, value in compare.items())
+    path = RESULTS_DIR / f"compare-{label}-{stamp}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print()
+    print(f"{'endpoint':<24}{'default req/s':>16}{'variant req/s':>16}{'ratio':>8}")
+    for name, label_text in (
+        ("health_live", "GET /api/v1/health/live"),
+        ("me_api_key", "GET /api/v1/me (key)"),
+    ):
+        print(
+            f"{label_text:<24}{median[name]:>16.0f}{median[f'variant_{name}']:>16.0f}"
+            f"{ratios[name]:>8.3f}"
+        )
+    print(f"written: {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per endpoint")
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="QUESTION=VALUE",
+        type=parse_answer,
+        help="also serve the service rendered with these answers and compare it",
+    )
+    parser.add_argument(
+        "--no-suite", action="store_true", help="skip timing the rendered test suite"
+    )
     args = parser.parse_args()
+    compare = dict(args.compare)
 
     wrk_binary = ensure_wrk()
     database_server = server_url()
@@ -182,11 +245,18 @@ def main() -> None:
     env = project_env(answer(project, "python_version"))
     env.pop("TEST_DATABASE_URL", None)
     make(project, env, "install")
-    sqlite_suite = suite_timing(project, env)
-    copy_to_green = round(time.perf_counter() - started, 2)
-
-    log("timing the suite on PostgreSQL")
-    pg_suite = suite_timing(project, {**env, "TEST_DATABASE_URL": database_server})
+    suites: dict[str, dict[str, float]] = {}
+    copy_to_green = None
+    if not args.no_suite:
+        suites["sqlite"] = suite_timing(project, env)
+        copy_to_green = round(time.perf_counter() - started, 2)
+        log("timing the suite on PostgreSQL")
+        suites["postgresql"] = suite_timing(project, {**env, "TEST_DATABASE_URL": database_server})
+    variant = None
+    if compare:
+        log(f"rendering the variant {compare}")
+        variant = render(BENCH_DIR / "variant", {**DEFAULT_ANSWERS, **compare})
+        make(variant, env, "install")
 
     with temporary_database(database_server) as database_url:
         service_env = {
@@ -201,9 +271,10 @@ def main() -> None:
                 project, service_env, "create-user", "EMAIL=bench@example.com", "ROLE=admin"
             ).splitlines()[-1]
         )
-        app_port, bare_port = free_port(), free_port()
+        app_port, bare_port, variant_port = free_port(), free_port(), free_port()
         uvicorn = ["uv", "run", "uvicorn", "--workers", "1", "--host", "127.0.0.1"]
         app_command = [*uvicorn, "--port", str(app_port), "app.api.main:app"]
+        variant_command = [*uvicorn, "--port", str(variant_port), "app.api.main:app"]
         bare_command = [
             *uvicorn,
             "--port",
@@ -221,11 +292,25 @@ def main() -> None:
                 {"X-API-Key": user["api_key"]},
             ),
         }
+        if variant is not None:
+            targets["variant_health_live"] = (
+                f"http://127.0.0.1:{variant_port}/api/v1/health/live",
+                {},
+            )
+            targets["variant_me_api_key"] = (
+                f"http://127.0.0.1:{variant_port}/api/v1/me",
+                {"X-API-Key": user["api_key"]},
+            )
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
-        with (
-            serve(app_command, project, service_env, app_port, "/api/v1/health/live"),
-            serve(bare_command, project, service_env, bare_port, "/hello"),
-        ):
+        with contextlib.ExitStack() as servers:
+            servers.enter_context(
+                serve(app_command, project, service_env, app_port, "/api/v1/health/live")
+            )
+            servers.enter_context(serve(bare_command, project, service_env, bare_port, "/hello"))
+            if variant is not None:
+                servers.enter_context(
+                    serve(variant_command, variant, service_env, variant_port, HEALTH_PROBE)
+                )
             for url, headers in targets.values():
                 wrk(wrk_binary, url, 2, args.connections, headers)  # warm-up
             for round_number in range(1, args.rounds + 1):
@@ -248,6 +333,9 @@ def main() -> None:
         text=True,
         check=False,
     ).stdout.strip()
+    if variant is not None:
+        report_comparison(compare, median, runs, commit)
+        return
     report = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "commit": commit,
@@ -262,7 +350,7 @@ def main() -> None:
         "runs": runs,
         "ratios_to_bare": ratios,
         "targets": {"me_api_key": 0.12, "health_live": 0.6},
-        "suite": {"sqlite": sqlite_suite, "postgresql": pg_suite},
+        "suite": suites,
         "copy_to_green_seconds": copy_to_green,
     }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -278,11 +366,13 @@ def main() -> None:
         ("me_api_key", "GET /api/v1/me (key)", ">= 0.12"),
     ):
         print(f"{label:<24}{median[name]:>16.0f}{ratios[name]:>16.3f}{target:>10}")
-    print(
-        f"\nsuite: SQLite {sqlite_suite['tests']} tests in {sqlite_suite['pytest_seconds']} s "
-        f"({sqlite_suite['ms_per_test']} ms/test); PostgreSQL {pg_suite['pytest_seconds']} s "
-        f"({pg_suite['ms_per_test']} ms/test); copier copy to green: {copy_to_green} s"
-    )
+    if suites:
+        sqlite_suite, pg_suite = suites["sqlite"], suites["postgresql"]
+        print(
+            f"\nsuite: SQLite {sqlite_suite['tests']} tests in {sqlite_suite['pytest_seconds']} s "
+            f"({sqlite_suite['ms_per_test']} ms/test); PostgreSQL {pg_suite['pytest_seconds']} s "
+            f"({pg_suite['ms_per_test']} ms/test); copier copy to green: {copy_to_green} s"
+        )
     print(f"written: {RESULTS_DIR / 'latest.json'}")
 
 

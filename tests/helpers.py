@@ -44,8 +44,6 @@ CHOICE_OPTIONS = {
     if spec.get("choices") and spec.get("when", True) is not False
 }
 
-# Options whose feature has not landed yet: copier.yml rejects `true` for them.
-UNAVAILABLE_OPTIONS = ("use_logfire",)
 
 # Environment variables that nox (uv backend) and an activated virtualenv export. Left in
 # place, `uv` inside a rendered project would install into the test runner's environment.
@@ -71,7 +69,7 @@ REPRESENTATIVE_VARIANTS: dict[str, dict[str, Any]] = {
         "auth_clerk": True,
         "auth_api_keys": True,
         "use_prefect": True,
-        "use_logfire": False,
+        "use_logfire": True,
         "use_github_actions": True,
     },
     "api-keys-and-prefect": {
@@ -111,8 +109,6 @@ def rejection(answers: Mapping[str, Any]) -> str | None:
     Copier validates questions in copier.yml order, so the first broken rule wins.
     """
     for option in BOOLEAN_OPTIONS:
-        if option in UNAVAILABLE_OPTIONS and answers.get(option):
-            return f"{option} is not available in this version of the template yet"
         if option == "auth_api_keys" and not (answers.get("auth_clerk") or answers.get(option)):
             return "at least one authentication method must be on"
     return None

@@ -19,6 +19,8 @@ from mkdocs.exceptions import PluginError
 
 QUESTIONS_MARKER = "<!-- generated: questions table -->"
 BENCH_MARKER = "<!-- generated: benchmark results -->"
+LOGFIRE_MARKER = "<!-- generated: logfire comparison -->"
+LOGFIRE_RESULTS = "compare-use_logfire=true-*.json"
 SECTION = re.compile(r"^### `([a-z_]+)`\s*$", re.MULTILINE)
 JINJA_TAG = re.compile(r"\{%.*?%\}")
 JINJA_EXPRESSION = re.compile(r"\{\{.*?\}\}")
@@ -168,12 +170,50 @@ def benchmark_tables(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def comparison_table(results: dict[str, Any]) -> str:
+    try:
+        rps = results["requests_per_second_median"]
+        ratios = results["variant_to_default"]
+        lines = [
+            "| endpoint | without Logfire (req/s) | Logfire, no token (req/s) | ratio |",
+            "|---|---:|---:|---:|",
+        ]
+        for key, label in (
+            ("health_live", "`GET /api/v1/health/live`"),
+            ("me_api_key", "`GET /api/v1/me` with an API key"),
+        ):
+            lines.append(
+                f"| {label} | {_number(rps[key])} | {_number(rps['variant_' + key])} | "
+                f"{ratios[key]:.3f} |"
+            )
+        lines += [
+            "",
+            f"Measured {results['date']} at template commit `{results['commit']}`, both services "
+            "served side by side and loaded in the same interleaved rounds.",
+        ]
+    except (KeyError, TypeError, ValueError) as error:
+        raise PluginError(f"the Logfire comparison results are incomplete: {error!r}") from error
+    return "\n".join(lines)
+
+
 def render_benchmarks_page(markdown: str, results_file: Path) -> str:
     if BENCH_MARKER not in markdown:
         raise PluginError(f"benchmarks.md: the marker {BENCH_MARKER} is missing")
     if not results_file.is_file():
         raise PluginError(f"{results_file} is missing: run `nox -s bench` to measure")
-    return markdown.replace(BENCH_MARKER, benchmark_tables(json.loads(results_file.read_text())))
+    markdown = markdown.replace(
+        BENCH_MARKER, benchmark_tables(json.loads(results_file.read_text()))
+    )
+    if LOGFIRE_MARKER in markdown:
+        found = sorted(results_file.parent.glob(LOGFIRE_RESULTS))
+        if not found:
+            raise PluginError(
+                f"no {LOGFIRE_RESULTS} next to {results_file.name}: run "
+                "`nox -s bench -- --compare use_logfire=true`"
+            )
+        table = comparison_table(json.loads(found[-1].read_text()))
+        markdown = markdown.replace(LOGFIRE_MARKER, table)
+    return markdown
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, **_: Any) -> str:

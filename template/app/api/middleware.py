@@ -1,12 +1,16 @@
 """Request context: a request id for every request, an access log line, and a last-resort 500.
 
 Written as plain ASGI (no `BaseHTTPMiddleware`) so it adds almost nothing to each request.
+The access log is this middleware's (uvicorn's is silenced, see app/infrastructure/logging.py):
+one line per request with the request id, status and duration; successful health probes are
+left out unless `ACCESS_LOG_HEALTH` is on, and `ACCESS_LOG=false` turns the whole log off.
 """
 
 import logging
+import os
 import re
 import time
-import uuid
+from collections.abc import Iterable
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -19,6 +23,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 logger = logging.getLogger("app.request")
+access_logger = logging.getLogger("app.access")
 
 
 def request_id_from(scope: Scope) -> str:
@@ -29,13 +34,17 @@ def request_id_from(scope: Scope) -> str:
             if _VALID_REQUEST_ID.fullmatch(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, *, access_log: bool = True, quiet_paths: Iterable[str] = ()
+    ) -> None:
         self.app = app
         self.access_log = access_log
+        # Logged only when they fail (probes would otherwise fill the log).
+        self.quiet_paths = frozenset(quiet_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,8 +80,8 @@ class RequestContextMiddleware:
             )
             await response(scope, receive, send_with_request_id)
         finally:
-            if self.access_log:
-                logger.info(
+            if self.access_log and (status >= 400 or scope["path"] not in self.quiet_paths):
+                access_logger.info(
                     "%s %s %s",
                     scope["method"],
                     scope["path"],

@@ -12,13 +12,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 # Execution option asking SQLite to take the write lock when the transaction starts, so that
 # concurrent writers queue on `busy_timeout` instead of failing to upgrade a read lock.
@@ -31,7 +26,12 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine with the per-backend settings the application relies on."""
+    """An async engine with the per-backend settings the application relies on.
+
+    `create_async_engine` is looked up when called, not imported, so that tracing libraries
+    that wrap it see every engine.
+    """
+    create_async_engine = sqlalchemy_asyncio.create_async_engine
     if not is_sqlite(url):
         return create_async_engine(url, echo=echo, pool_pre_ping=True)
 

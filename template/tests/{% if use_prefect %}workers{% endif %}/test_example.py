@@ -29,4 +29,5 @@ async def test_the_flow_ignores_case_and_logs_the_user(
     with caplog.at_level("INFO", logger="app.workers"):
         found = await find_user.fn(alice.email.upper())
     assert found.id == alice.id
-    assert f"{alice.email} ({alice.id}): role standard, joined on " in caplog.text
+    assert f"user {alice.id}: role standard, joined on " in caplog.text
+    assert alice.email not in caplog.text

@@ -1,8 +1,12 @@
 """The worker entry point: every flow deployed once, loadable by a flow run, clear failures."""
 
 import importlib
+import json
+import os
 import pkgutil
+import shlex
 import socket
+import subprocess
 
 import pytest
 from prefect import Flow
@@ -66,7 +70,29 @@ def test_the_worker_stops_with_one_line_without_a_prefect_api(
 ) -> None:
     settings = Settings(_env_file=None, prefect_api_url=prefect_api_url)
     monkeypatch.setattr(main, "get_settings", lambda: settings)
+    monkeypatch.setattr(main, "configure_worker_logging", lambda _settings: None)
     assert main.main() == 1
     error = capsys.readouterr().err
     assert message in error
     assert error.count("\n") == 1
+
+
+def test_a_flow_run_process_logs_in_the_service_format() -> None:
+    """`python -m app.workers.flow_run` (what the worker starts per run) sets up the service's
+    logging, then runs Prefect's engine: here it fails on a missing run id, in JSON."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT__FLOW_RUN")}
+    env["LOG_FORMAT"] = "json"
+    completed = subprocess.run(  # noqa: S603 (this interpreter, a fixed module)
+        shlex.split(main.FLOW_RUN_COMMAND),
+        cwd=main.PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 1
+    logged = [json.loads(line) for line in completed.stdout.splitlines()]
+    assert [(line["logger"], line["level"]) for line in logged] == [("prefect.engine", "ERROR")]
+    assert logged[0]["message"].startswith("Invalid flow run id")
+    assert completed.stderr == ""

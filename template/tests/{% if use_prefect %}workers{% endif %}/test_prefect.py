@@ -5,12 +5,17 @@ really committed (outside any test transaction) and removed at the end. The test
 once per session; `uv run pytest -m "not prefect"` skips these tests while iterating.
 """
 
-from collections.abc import AsyncIterator
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from uuid import UUID
 
 import pytest
-from prefect import get_client
+from prefect import flow, get_client, task
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+from prefect.context import FlowRunContext
 from prefect.settings import PREFECT_API_URL
 from sqlalchemy import delete
 from sqlalchemy.exc import OperationalError
@@ -27,7 +32,8 @@ from app.scripts.init_prefect import init_prefect
 from app.workers import runtime
 from app.workers.deployments import DEPLOYMENTS
 from app.workers.flows.users import users_report
-from app.workers.main import register
+from app.workers.logs import configure_worker_logging
+from app.workers.main import FLOW_RUN_COMMAND, register
 from app.workers.server import prefect_client
 from app.workers.tasks.example import find_user_by_email
 from app.workers.tasks.users import count_users
@@ -111,6 +117,49 @@ async def test_init_prefect_creates_the_pool_once_and_the_worker_registers_every
         registered = await client.read_deployments()
     assert sorted(d.name for d in registered) == sorted(d.name for d in DEPLOYMENTS)
     assert {d.work_pool_name for d in registered} == {"t"}
+    assert {d.job_variables["command"] for d in registered} == {FLOW_RUN_COMMAND}
     assert {d.name: bool(d.schedules) for d in registered} == {
         d.name: d.cron is not None for d in DEPLOYMENTS
     }
+
+
+@pytest.fixture
+def worker_log() -> Iterator[io.StringIO]:
+    """What the worker logs during the test, in its production format (JSON)."""
+    loggers = [logging.getLogger(), logging.getLogger("prefect")]
+    saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
+    stream = io.StringIO()
+    configure_worker_logging(Settings(_env_file=None, log_format="json"), stream=stream)
+    yield stream
+    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+async def test_worker_log_lines_carry_the_flow_and_task_run_ids(worker_log: io.StringIO) -> None:
+    logger = logging.getLogger("app.workers.example")
+
+    @task
+    async def step() -> UUID:
+        logger.info("in the task")
+        context = FlowRunContext.get()
+        assert context is not None
+        assert context.flow_run is not None
+        return context.flow_run.id
+
+    @flow
+    async def job() -> UUID:
+        logger.info("in the flow")
+        return await step()
+
+    flow_run_id = str(await job())
+
+    lines = [json.loads(line) for line in worker_log.getvalue().splitlines()]
+    by_message = {line["message"]: line for line in lines if line["logger"] == logger.name}
+    assert by_message["in the flow"]["flow_run_id"] == flow_run_id
+    assert "task_run_id" not in by_message["in the flow"]
+    assert by_message["in the task"]["flow_run_id"] == flow_run_id
+    assert UUID(by_message["in the task"]["task_run_id"])
+    # Prefect's own lines (run created, state changes) come through the same handler.
+    assert any(line["logger"].startswith("prefect.") for line in lines)
