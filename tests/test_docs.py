@@ -145,6 +145,12 @@ def test_the_benchmark_tables_are_the_recorded_results(tmp_path: Path) -> None:
     for suite in results["suite"].values():
         assert f"| {suite['tests']} | {suite['pytest_seconds']:.2f} |" in page
     assert results["commit"] in page
+    [*_, newest] = sorted(RESULTS.parent.glob(docs_hooks.LOGFIRE_RESULTS))
+    comparison = json.loads(newest.read_text())
+    for name, ratio in comparison["variant_to_default"].items():
+        assert f"{comparison['requests_per_second_median']['variant_' + name]:,.0f}" in page
+        assert f"| {ratio:.3f} |" in page
+    assert docs_hooks.LOGFIRE_MARKER not in page
     with pytest.raises(PluginError, match="is missing: run `nox -s bench`"):
         docs_hooks.render_benchmarks_page(markdown, tmp_path / "latest.json")
     incomplete = tmp_path / "incomplete.json"
