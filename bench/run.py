@@ -18,6 +18,7 @@ server (the role needs CREATEDB).
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import datetime
 import json
@@ -39,7 +40,16 @@ from tests.helpers import TEMPLATE_ROOT, answer, project_env, render
 
 BENCH_DIR = TEMPLATE_ROOT / "build" / "bench"
 RESULTS_DIR = TEMPLATE_ROOT / "bench" / "results"
-DEFAULT_ANSWERS = {"auth_clerk": False, "use_prefect": False, "use_logfire": False}
+# The default service: every question at its default (`--compare` overrides some).
+DEFAULT_ANSWERS: dict[str, object] = {}
+# Production refuses to start without Clerk's settings when Clerk is on. These name no real
+# instance: the benchmark authenticates with an API key, so no signing key is ever fetched.
+CLERK_SETTINGS = {
+    "CLERK_ISSUER": "https://bench.clerk.accounts.dev",
+    "CLERK_AUTHORIZED_PARTIES": "https://app.example.com",
+    "CLERK_WEBHOOK_SECRET": "whsec_"
+    + base64.b64encode(b"benchmark-webhook-key-32-bytes!!").decode(),
+}
 HEALTH_PROBE = "/api/v1/health/live"
 SECRET_KEY = "benchmark-secret-key-0123456789-abcdefghijkl"  # noqa: S105 (a throwaway database)
 
@@ -264,6 +274,7 @@ def main() -> None:
             "ENVIRONMENT": "production",
             "SECRET_KEY": SECRET_KEY,
             "DATABASE_URL": database_url,
+            **CLERK_SETTINGS,
         }
         make(project, service_env, "migrate")
         user = json.loads(

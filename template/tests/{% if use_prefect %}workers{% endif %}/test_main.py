@@ -5,7 +5,6 @@ import json
 import os
 import pkgutil
 import shlex
-import socket
 import subprocess
 
 import pytest
@@ -17,6 +16,7 @@ import app.workers.flows
 from app.infrastructure.config import Settings
 from app.workers import main
 from app.workers.deployments import DEPLOYMENTS
+from tests.support.prefect import unreachable_api_url, without_connect_retries
 
 
 def all_flows() -> list[Flow]:
@@ -48,19 +48,13 @@ def test_schedules_are_valid_cron_expressions(deployment: main.Deployment) -> No
     assert CronSchedule(cron=deployment.cron or "", timezone="UTC").cron == deployment.cron
 
 
-def unreachable_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/api"
-
-
 @pytest.mark.parametrize(
     ("prefect_api_url", "message"),
     [
         (None, "worker: PREFECT_API_URL is not set"),
-        (unreachable_url(), "is unreachable"),
+        (unreachable_api_url(), "is unreachable"),
     ],
+    ids=["unset", "unreachable"],
 )
 def test_the_worker_stops_with_one_line_without_a_prefect_api(
     monkeypatch: pytest.MonkeyPatch,
@@ -71,6 +65,7 @@ def test_the_worker_stops_with_one_line_without_a_prefect_api(
     settings = Settings(_env_file=None, prefect_api_url=prefect_api_url)
     monkeypatch.setattr(main, "get_settings", lambda: settings)
     monkeypatch.setattr(main, "configure_worker_logging", lambda _settings: None)
+    without_connect_retries(monkeypatch)
     assert main.main() == 1
     error = capsys.readouterr().err
     assert message in error
