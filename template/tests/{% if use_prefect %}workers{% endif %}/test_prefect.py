@@ -129,7 +129,8 @@ def worker_log() -> Iterator[io.StringIO]:
     loggers = [logging.getLogger(), logging.getLogger("prefect")]
     saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
     stream = io.StringIO()
-    configure_worker_logging(Settings(_env_file=None, log_format="json"), stream=stream)
+    settings = Settings(_env_file=None, log_format="json", log_level="INFO")
+    configure_worker_logging(settings, stream=stream)
     yield stream
     for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
         logger.handlers[:] = handlers
