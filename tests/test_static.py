@@ -374,6 +374,32 @@ def test_make_dry_runs_every_target(rendered: Path) -> None:
         assert make(rendered, "-n", target).strip(), target
 
 
+def test_make_finds_a_uv_that_pyenv_hides(rendered: Path, tmp_path: Path) -> None:
+    """With uv installed by pip into another pyenv version, the `uv` shim fails inside the
+    project (its .python-version names a version without uv); make uses that version's uv."""
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "uv").write_text("#!/bin/sh\necho 'pyenv: uv: command not found' >&2\nexit 127\n")
+    (shims / "pyenv").write_text(
+        '#!/bin/sh\ncase "$1" in whence) echo 3.11.7 ;; root) echo /opt/pyenv ;; esac\n'
+    )
+    for shim in shims.iterdir():
+        shim.chmod(0o755)
+    env = make_env(answer(rendered, "python_version"))
+    env = {**env, "PATH": f"{shims}:{env['PATH']}"}
+    completed = subprocess.run(
+        ["make", "-n", "install", "test"],
+        cwd=rendered,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    hidden = "/opt/pyenv/versions/3.11.7/bin/uv"
+    assert completed.stdout.splitlines()[0] == f"{hidden} sync --compile-bytecode"
+    assert completed.stdout.splitlines()[1].startswith(f"{hidden} run pytest")
+
+
 def test_readme_make_commands_exist(rendered: Path) -> None:
     readme = (rendered / "README.md").read_text()
     shown = set(re.findall(r"(?:`|^|[A-Z_]+=\S+ )make ([a-z][\w-]*)", readme, re.MULTILINE))
