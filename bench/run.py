@@ -26,17 +26,16 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from tests.helpers import TEMPLATE_ROOT, answer, project_env, render
+from tests.service import free_port, temporary_database
 
 BENCH_DIR = TEMPLATE_ROOT / "build" / "bench"
 RESULTS_DIR = TEMPLATE_ROOT / "bench" / "results"
@@ -74,36 +73,6 @@ def server_url() -> str:
     if not url:
         sys.exit("bench: set BENCH_DATABASE_URL (or TEST_DATABASE_URL) to a PostgreSQL server URL")
     return url
-
-
-def psql_url(url: str) -> str:
-    """The URL libpq understands (no +asyncpg)."""
-    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
-
-
-def with_database(url: str, name: str) -> str:
-    head, _, tail = url.rpartition("/")
-    query = "?" + tail.split("?", 1)[1] if "?" in tail else ""
-    return f"{head}/{name}{query}"
-
-
-@contextlib.contextmanager
-def temporary_database(url: str) -> Iterator[str]:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    subprocess.run(["psql", psql_url(url), "-qc", f'CREATE DATABASE "{name}"'], check=True)
-    try:
-        yield with_database(re.sub(r"^postgres(ql)?://", "postgresql+asyncpg://", url), name)
-    finally:
-        subprocess.run(
-            ["psql", psql_url(url), "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
-            check=False,
-        )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -268,7 +237,7 @@ def main() -> None:
         variant = render(BENCH_DIR / "variant", {**DEFAULT_ANSWERS, **compare})
         make(variant, env, "install")
 
-    with temporary_database(database_server) as database_url:
+    with temporary_database(database_server, "bench") as database_url:
         service_env = {
             **env,
             "ENVIRONMENT": "production",

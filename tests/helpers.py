@@ -45,6 +45,26 @@ CHOICE_OPTIONS = {
 }
 
 
+# Alembic revisions the template renders: a plain name (every answer), or `{% if OPTION %}name{%
+# endif %}` (only with OPTION on, its owner). The owners are the options that change the schema.
+TEMPLATE_VERSIONS = TEMPLATE_ROOT / "template" / "migrations" / "versions"
+OWNED_REVISION = re.compile(r"\{% if (\w+) %\}([\w.]+)\{% endif %\}")
+
+
+def revision_owners() -> dict[str, str | None]:
+    """Each template revision file's name, and the option that owns it (None: every answer)."""
+    owners: dict[str, str | None] = {}
+    for path in sorted(TEMPLATE_VERSIONS.iterdir()):
+        match = OWNED_REVISION.fullmatch(path.name)
+        owners[path.name] = match.group(1) if match else None
+    return owners
+
+
+# The yes/no questions that change the schema: those owning a revision (T0 checks that every
+# question changing a models file owns one).
+SCHEMA_OPTIONS = tuple(sorted({owner for owner in revision_owners().values() if owner}))
+
+
 # Environment variables that nox (uv backend) and an activated virtualenv export. Left in
 # place, `uv` inside a rendered project would install into the test runner's environment.
 _LEAKY_VARIABLES = ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "CONDA_PREFIX")

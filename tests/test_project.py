@@ -5,18 +5,11 @@ schemathesis run finds no server error and no schema break."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +23,14 @@ from tests.helpers import (
     rendered_project,
     run,
     variant_params,
+)
+from tests.service import (
+    clerk_session,
+    create_user,
+    free_port,
+    get,
+    serving,
+    temporary_database,
 )
 
 pytestmark = pytest.mark.slow
@@ -114,52 +115,29 @@ def test_images_work_as_built(variant_project: Path, tmp_path: Path) -> None:
         run([python, "-c", "import prefect, app.workers.main"], root, image_env)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
-    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (http://127.0.0.1 only)
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-@contextlib.contextmanager
-def serving(project: Path, env: dict[str, str], command: list[str]) -> Iterator[str]:
-    """Run `command` (which serves on env["PORT"]) until the block ends; yields the API base URL."""
-    server = subprocess.Popen(
-        command,
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{env['PORT']}/api/v1"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(urllib.error.URLError, ConnectionError):
-                if get(f"{base}/health")[0] == 200:
-                    break
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the service did not start:\n{server.communicate()[0]}")
-            time.sleep(0.3)
-        yield base
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-
-
-def create_user(project: Path, env: dict[str, str], email: str, role: str) -> dict[str, str]:
-    created = run(["make", "create-user", f"EMAIL={email}", f"ROLE={role}"], project, env)
-    return json.loads(created.stdout.strip().splitlines()[-1])
+@pytest.mark.xdist_group("t1-default")
+def test_migration_runs_at_once_take_turns(default_project: Path) -> None:
+    """Three migrations containers of overlapping deploys on one new PostgreSQL database: all
+    succeed, and only one of them creates the schema. (They run the image's command, as
+    `make migrate` does but without `uv run`, whose own lock would keep them apart.)"""
+    with temporary_database(postgres_url(), "race") as url:
+        env = project_env(answer(default_project, "python_version"), DATABASE_URL=url)
+        env["PATH"] = os.pathsep.join([str(default_project / ".venv" / "bin"), env["PATH"]])
+        runs = [
+            subprocess.Popen(
+                ["alembic", "upgrade", "heads"],
+                cwd=default_project,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        outputs = [process.communicate(timeout=600)[0] for process in runs]
+        assert [process.returncode for process in runs] == [0, 0, 0], "\n".join(outputs)
+        assert sum("Running upgrade  -> 0001" in output for output in outputs) == 1, outputs
+        run(["uv", "run", "alembic", "check"], default_project, env)
 
 
 @pytest.mark.xdist_group("t1-default")
@@ -177,40 +155,16 @@ def test_readme_first_run(default_project: Path) -> None:
         assert get(f"{base}/me", {"X-API-Key": "sk_wrong"})[0] == 401
 
 
-# Run in the rendered project (which has PyJWT): writes a JWKS to argv[1] and prints a session
-# token signed by its key for issuer argv[2], user argv[3] and authorized party argv[4].
-SIGNER_SCRIPT = """
-import json, sys, time
-import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
-key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-jwk = {**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": "k1", "alg": "RS256"}
-with open(sys.argv[1], "w") as jwks:
-    json.dump({"keys": [jwk]}, jwks)
-now = int(time.time())
-claims = {"iss": sys.argv[2], "sub": sys.argv[3], "azp": sys.argv[4], "iat": now, "exp": now + 600}
-print(jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"}))
-"""
-
-
 @pytest.mark.xdist_group("t1-default")
 def test_clerk_sign_in_first_run(default_project: Path, tmp_path: Path) -> None:
     """The README's Clerk path: settings pointing at a JWKS (served over plain http on the
     loopback interface), make create-user CLERK_ID=..., then GET /api/v1/me with a token."""
     assert answer(default_project, "auth_clerk"), "the default project authenticates with Clerk"
-    jwks_port, issuer, party = free_port(), "https://clerk.first-run.test", "https://app.test"
     env = project_env(
         answer(default_project, "python_version"),
         PORT=str(free_port()),
         DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'clerk.db'}",
-        CLERK_ISSUER=issuer,
-        CLERK_JWKS_URL=f"http://127.0.0.1:{jwks_port}/jwks.json",
-        CLERK_AUTHORIZED_PARTIES=party,
     )
-    arguments = [str(tmp_path / "jwks.json"), issuer, "user_2firstrun", party]
-    signed = run(["uv", "run", "python", "-c", SIGNER_SCRIPT, *arguments], default_project, env)
-    token = signed.stdout.strip().splitlines()[-1]
     run(["make", "migrate"], default_project, env)
     created = run(
         ["make", "create-user", "EMAIL=me@example.com", "ROLE=admin", "CLERK_ID=user_2firstrun"],
@@ -220,23 +174,16 @@ def test_clerk_sign_in_first_run(default_project: Path, tmp_path: Path) -> None:
     user = json.loads(created.stdout.strip().splitlines()[-1])
     assert user["clerk_id"] == "user_2firstrun"
 
-    jwks_server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(jwks_port), "--bind", "127.0.0.1"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     server = ["uv", "run", "uvicorn", "app.api.main:app", "--port", env["PORT"]]
-    try:
-        with serving(default_project, env, server) as base:
-            status, me = get(f"{base}/me", {"Authorization": f"Bearer {token}"})
-            assert status == 200, me
-            assert (me["id"], me["role"]) == (user["id"], "admin")
-            forged = token[: token.rindex(".") + 1] + "A" * 342
-            assert get(f"{base}/me", {"Authorization": f"Bearer {forged}"})[0] == 401
-    finally:
-        jwks_server.terminate()
-        jwks_server.wait(timeout=30)
+    with (
+        clerk_session(default_project, env, tmp_path, "user_2firstrun") as (token, settings),
+        serving(default_project, {**env, **settings}, server) as base,
+    ):
+        status, me = get(f"{base}/me", {"Authorization": f"Bearer {token}"})
+        assert status == 200, me
+        assert (me["id"], me["role"]) == (user["id"], "admin")
+        forged = token[: token.rindex(".") + 1] + "A" * 342
+        assert get(f"{base}/me", {"Authorization": f"Bearer {forged}"})[0] == 401
 
 
 @pytest.mark.xdist_group("t1-default")

@@ -1,11 +1,19 @@
-"""Health endpoints answer without credentials; readiness reflects the database."""
+"""Health endpoints answer without credentials; readiness reflects the database and its
+migrations."""
+
+import logging
+from pathlib import Path
 
 import httpx
+import pytest
+from alembic.script import ScriptDirectory
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from app.api.main import create_app
 from app.infrastructure.config import Settings
 from app.infrastructure.database import Database
+from tests.support.database import alembic_config, upgrade
 
 
 async def test_liveness_endpoints(client: httpx.AsyncClient) -> None:
@@ -28,3 +36,56 @@ async def test_ready_is_503_when_the_database_does_not_answer(settings: Settings
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "database_unavailable"
     assert live.status_code == 200
+
+
+async def migrate(url: str, revision: str = "heads", *then: str) -> None:
+    database = Database.from_url(url)
+    async with database.engine.begin() as connection:
+        await connection.run_sync(upgrade, revision)
+        for statement in then:
+            await connection.execute(text(statement))
+    await database.dispose()
+
+
+async def ready_answer(settings: Settings, database: Database) -> httpx.Response:
+    app: FastAPI = create_app(settings, database=database)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.get("/api/v1/health/ready")
+
+
+async def test_ready_is_503_while_the_database_lacks_a_migration(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
+    await migrate(url, "0001")
+    expected = ScriptDirectory.from_config(alembic_config())
+    missing = [r.revision for r in expected.walk_revisions() if r.revision != "0001"]
+    assert missing, "the project has no revision after 0001 to leave out"
+
+    with caplog.at_level(logging.WARNING, logger="app.infrastructure.schema"):
+        response = await ready_answer(settings, Database.from_url(url))
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "database_not_migrated"
+    assert f"lacks {len(missing)} migration(s)" in response.json()["detail"]
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    assert all(revision in logged for revision in missing), logged
+
+    await migrate(url)
+    assert (await ready_answer(settings, Database.from_url(url))).status_code == 200
+
+
+async def test_ready_accepts_a_database_ahead_of_the_code(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A newer release migrated first (a rolling update): this release keeps serving."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ahead.db'}"
+    await migrate(
+        url,
+        "heads",
+        "DELETE FROM alembic_version",
+        "INSERT INTO alembic_version (version_num) VALUES ('f00dfeed0001')",
+    )
+    assert (await ready_answer(settings, Database.from_url(url))).status_code == 200

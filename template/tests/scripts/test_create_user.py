@@ -19,7 +19,7 @@ def migrated_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("SECRET_KEY", "script-test-secret-0123456789abcdefghij")
     get_settings.cache_clear()
-    command.upgrade(alembic_config(), "head")
+    command.upgrade(alembic_config(), "heads")
     yield url
     get_settings.cache_clear()
 

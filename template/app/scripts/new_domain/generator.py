@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,45 +98,31 @@ def generate(root: Path, names: DomainNames, pipeline: Pipeline | None = None) -
 def default_pipeline() -> Pipeline:
     if importlib.util.find_spec("ruff") is None:
         raise GeneratorError("ruff is not installed; run `make install` first")
-    scratch = ScratchDatabase()
-    return Pipeline(checks=[scratch.check_in_sync], steps=[scratch.add_migration, format_code])
+    return Pipeline(checks=[check_in_sync], steps=[add_migration, format_code])
 
 
-class ScratchDatabase:
-    """A throwaway SQLite database at the head revision, to autogenerate the migration against.
+def check_in_sync(plan: Plan) -> None:
+    """The models and the migrations agree now, so the new migration holds only the domain."""
+    try:
+        _run(plan.root, "the migration check", ["-m", "app.scripts.revisions", "check"])
+    except GeneratorError as error:
+        raise GeneratorError(
+            "the models and the migrations already disagree; add a migration for that "
+            f"first (make migrate-create MESSAGE=...)\n{error}"
+        ) from error
 
-    The repository's migrations/env.py writes column types and `now()` defaults portably, so
-    the migration serves SQLite and PostgreSQL alike.
-    """
 
-    def __init__(self) -> None:
-        self._directory = tempfile.TemporaryDirectory(prefix="new-domain-")
-        url = f"sqlite+aiosqlite:///{Path(self._directory.name) / 'scratch.db'}"
-        self.env = {"DATABASE_URL": url}
-
-    def check_in_sync(self, plan: Plan) -> None:
-        """The models and the migrations agree now, so the new migration holds only the domain."""
-        try:
-            self._migration(plan.root, "check")
-        except GeneratorError as error:
-            raise GeneratorError(
-                "the models and the migrations already disagree; add a migration for that "
-                f"first (make migrate-create MESSAGE=...)\n{error}"
-            ) from error
-
-    def add_migration(self, plan: Plan, changes: Changes) -> None:
-        versions = plan.root / "migrations" / "versions"
-        before = set(versions.glob("*.py"))
-        try:
-            self._migration(plan.root, "add", f"add {plan.names.plural}")
-        finally:
-            for path in sorted(set(versions.glob("*.py")) - before):
-                changes.adopt(path)
-        self._directory.cleanup()
-
-    def _migration(self, root: Path, *arguments: str) -> None:
-        module = ["-m", "app.scripts.new_domain.migration"]
-        _run(root, f"the migration {arguments[0]}", [*module, *arguments], self.env)
+def add_migration(plan: Plan, changes: Changes) -> None:
+    """Autogenerate the domain's revision (app/scripts/revisions.py: on a scratch database,
+    on top of every head), in a new process, which imports the new models."""
+    versions = plan.root / "migrations" / "versions"
+    before = set(versions.glob("*.py"))
+    message = f"add {plan.names.plural}"
+    try:
+        _run(plan.root, "the migration", ["-m", "app.scripts.revisions", "create", message])
+    finally:
+        for path in sorted(set(versions.glob("*.py")) - before):
+            changes.adopt(path)
 
 
 def format_code(plan: Plan, changes: Changes) -> None:
@@ -148,13 +133,12 @@ def format_code(plan: Plan, changes: Changes) -> None:
     _run(plan.root, "ruff check", ["-m", "ruff", "check", "--quiet", *files])
 
 
-def _run(root: Path, label: str, arguments: list[str], env: dict[str, str] | None = None) -> None:
+def _run(root: Path, label: str, arguments: list[str]) -> None:
     """Run a tool with this interpreter (so in the project's environment); fail on error."""
     environment = {
         **os.environ,
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "PYTHONDONTWRITEBYTECODE": "1",
-        **(env or {}),
     }
     completed = subprocess.run(  # noqa: S603 (fixed programs, arguments built here)
         [sys.executable, *arguments],

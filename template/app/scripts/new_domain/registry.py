@@ -1,8 +1,10 @@
 """The composition roots a new domain joins: the model registry and the router list.
 
-Both are explicit lists. The edits find them by their syntax (not by line numbers or
-comments), change nothing else, and add nothing that is already there. When a file has been
-restructured so that its list cannot be found, the edit is refused with what to add by hand.
+Each root has a block for added domains, after an `# isort: split` line: the new import goes
+there, one statement per domain, and the router's entry at the end of its list. The shipped
+lines above the block are the ones an answer change may rewrite; keeping the added lines apart
+from them is what lets `copier update` merge both. The edits add nothing that is already there,
+and a file whose block or list cannot be found is refused with what to add by hand.
 """
 
 import ast
@@ -11,35 +13,25 @@ from app.scripts.new_domain.names import DomainNames
 
 MODELS = "app/models.py"
 ROUTER = "app/api/router.py"
+SPLIT = "# isort: split"
 
 # (line, column) where text goes in; columns count UTF-8 bytes, as `ast` does.
 Edit = tuple[int, int, str]
 
 
 class RegistryError(ValueError):
-    """A composition root is missing the list a new domain is added to."""
+    """A composition root is missing the block or the list a new domain is added to."""
 
 
 def register_model(source: str, names: DomainNames) -> str:
-    """`app/models.py` importing the new model and listing it in `__all__`."""
+    """`app/models.py` importing (and so re-exporting) the new model."""
     module, model = f"app.domains.{names.name}.models", names.class_name
-    by_hand = f'add `from {module} import {model}` and "{model}" to __all__ by hand'
+    statement = f"from {module} import {model} as {model}"
     tree = _parse(source, MODELS)
-    imports = [
-        node
-        for node in tree.body
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("app.domains.")
-    ]
-    exported = _list_assigned_to(tree, "__all__")
-    if not imports or exported is None:
-        raise RegistryError(f"{MODELS} has no domain imports or no __all__ list; {by_hand}")
-    edits: list[Edit] = []
-    if not _imports(tree, module, model):
-        last = imports[-1]
-        edits.append(_after(last, f"\nfrom {module} import {model}"))
-    if not any(isinstance(item, ast.Constant) and item.value == model for item in exported.elts):
-        edits.append(_appended(source, exported, f'"{model}"'))
-    return _checked(_apply(source, edits), MODELS)
+    if _imports(tree, module, model):
+        return source
+    edit = _import_edit(source, tree, statement, MODELS)
+    return _checked(_apply(source, [edit]), MODELS)
 
 
 def register_router(source: str, names: DomainNames) -> str:
@@ -47,14 +39,6 @@ def register_router(source: str, names: DomainNames) -> str:
     module = names.plural
     by_hand = f"add `from app.api.routes import {module}` and `{module}.router` by hand"
     tree = _parse(source, ROUTER)
-    routes_import = next(
-        (
-            node
-            for node in tree.body
-            if isinstance(node, ast.ImportFrom) and node.module == "app.api.routes"
-        ),
-        None,
-    )
     routers = next(
         (
             node.iter
@@ -66,17 +50,35 @@ def register_router(source: str, names: DomainNames) -> str:
         ),
         None,
     )
-    if routes_import is None or routers is None:
-        raise RegistryError(
-            f"{ROUTER} has no `from app.api.routes import ...` or no `for router in (...)` "
-            f"list; {by_hand}"
-        )
+    if routers is None:
+        raise RegistryError(f"{ROUTER} has no `for router in (...)` list; {by_hand}")
     edits: list[Edit] = []
-    if module not in {alias.asname or alias.name for alias in routes_import.names}:
-        edits.append(_appended(source, routes_import, module, items=routes_import.names))
+    if not _imports(tree, "app.api.routes", module):
+        edits.append(_import_edit(source, tree, f"from app.api.routes import {module}", ROUTER))
     if not any(ast.unparse(item) == f"{module}.router" for item in routers.elts):
         edits.append(_appended(source, routers, f"{module}.router"))
     return _checked(_apply(source, edits), ROUTER)
+
+
+def _import_edit(source: str, tree: ast.Module, statement: str, path: str) -> Edit:
+    """Where `statement` goes: after the last import of the added-domains block."""
+    lines = source.splitlines()
+    marker = next((number for number, line in enumerate(lines, 1) if line.strip() == SPLIT), None)
+    if marker is None:
+        raise RegistryError(
+            f"{path} has no `{SPLIT}` block for added domains; add `{statement}` by hand"
+        )
+    added = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.Import | ast.ImportFrom) and node.lineno > marker
+    ]
+    if added:
+        return (*_end(added[-1]), f"\n{statement}")
+    last = marker  # the comments that follow the marker describe the block: stay below them
+    while last < len(lines) and lines[last].lstrip().startswith("#"):
+        last += 1
+    return last + 1, 0, f"{statement}\n"
 
 
 def _parse(source: str, path: str) -> ast.Module:
@@ -100,46 +102,22 @@ def _imports(tree: ast.Module, module: str, name: str) -> bool:
     )
 
 
-def _list_assigned_to(tree: ast.Module, target: str) -> ast.List | ast.Tuple | None:
-    for node in tree.body:
-        if (
-            isinstance(node, ast.Assign)
-            and any(isinstance(name, ast.Name) and name.id == target for name in node.targets)
-            and isinstance(node.value, ast.List | ast.Tuple)
-        ):
-            return node.value
-    return None
-
-
 def _end(node: ast.expr | ast.stmt) -> tuple[int, int]:
     if node.end_lineno is None or node.end_col_offset is None:
         raise RegistryError(f"no source position for {ast.unparse(node)!r}")
     return node.end_lineno, node.end_col_offset
 
 
-def _after(node: ast.stmt, text: str) -> Edit:
-    return (*_end(node), text)
-
-
-def _appended(
-    source: str,
-    node: ast.expr | ast.stmt,
-    item: str,
-    items: list[ast.alias] | list[ast.expr] | None = None,
-) -> Edit:
-    """Add `item` at the end of a collection (or of a `from ... import` list)."""
+def _appended(source: str, node: ast.List | ast.Tuple, item: str) -> Edit:
+    """Add `item` at the end of a list or tuple."""
     lines = source.splitlines()
     line, end = _end(node)
-    closing = lines[line - 1].encode()[end - 1 : end].decode()
-    if closing not in {")", "]"}:  # `from x import a, b`: no brackets
-        return line, end, f", {item}"
-    elements = items if items is not None else getattr(node, "elts", [])
     before_closing = lines[line - 1].encode()[: end - 1].decode()
-    if elements and not before_closing.strip():  # one item per line, bracket on its own
-        first = elements[0]
+    if node.elts and not before_closing.strip():  # one item per line, bracket on its own
+        first = node.elts[0]
         indent = " " * first.col_offset if first.lineno != node.lineno else "    "
         return line, 0, f"{indent}{item},\n"
-    if not elements:
+    if not node.elts:
         separator = ""
     elif before_closing.rstrip().endswith(","):
         separator = " "
@@ -150,6 +128,7 @@ def _appended(
 
 def _apply(source: str, edits: list[Edit]) -> str:
     lines = source.splitlines(keepends=True)
+    lines.append("")  # an edit may insert at the line after the last one
     for line, column, text in sorted(edits, reverse=True):
         raw = lines[line - 1].encode()
         lines[line - 1] = (raw[:column] + text.encode() + raw[column:]).decode()

@@ -1,0 +1,114 @@
+"""app/scripts/revisions.py: revisions written and checked on a scratch database.
+
+The tests work on a copy of migrations/, so the project's own revisions never change.
+"""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.operations import ops
+from alembic.script import ScriptDirectory
+
+from app.scripts import revisions
+from app.scripts.revisions import ALEMBIC_INI, drops, on_scratch_database, write
+
+LEFTOVER = '''"""A table the models no longer describe."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "leftover"
+down_revision = {parent!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("leftover", sa.Column("id", sa.Integer(), primary_key=True))
+
+
+def downgrade() -> None:
+    op.drop_table("leftover")
+'''
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    """The project's Alembic configuration, on a copy of its migrations."""
+    shutil.copytree(
+        ALEMBIC_INI.parent / "migrations",
+        tmp_path / "migrations",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    copied = Config(ALEMBIC_INI)
+    copied.set_main_option("script_location", str(tmp_path / "migrations"))
+    copied.attributes["configure_logger"] = False
+    return copied
+
+
+def first_lines(path: str, count: int) -> list[str]:
+    return Path(path).read_text().splitlines()[:count]
+
+
+def heads(config: Config) -> tuple[str, ...]:
+    return tuple(ScriptDirectory.from_config(config).get_heads())
+
+
+def versions(config: Config) -> set[str]:
+    directory = Path(config.get_main_option("script_location") or "", "versions")
+    return {path.name for path in directory.glob("*.py")}
+
+
+async def test_sync_writes_nothing_when_the_models_match(config: Config) -> None:
+    before = versions(config)
+    written = await on_scratch_database(config, lambda c: write(c, "noop", only_if_changed=True))
+    assert written is None
+    assert versions(config) == before
+
+
+@pytest.fixture
+def leftover(config: Config) -> Config:
+    """The copy with one more revision: a table that no model describes."""
+    versions = Path(config.get_main_option("script_location") or "", "versions")
+    (versions / "leftover.py").write_text(LEFTOVER.format(parent="0001"))
+    return config
+
+
+async def test_a_revision_that_drops_says_so_and_merges_every_head(leftover: Config) -> None:
+    config = leftover
+    before = heads(config)
+    assert len(before) >= 2  # the leftover branch beside the project's own head(s)
+
+    written = await on_scratch_database(
+        config, lambda c: write(c, "turn off the leftover", only_if_changed=True)
+    )
+
+    assert written is not None
+    assert written.removed == ["table leftover"]
+    title, blank, note = first_lines(written.script.path, 3)
+    assert (title, blank) == ('"""turn off the leftover', "")
+    assert note.startswith("Drops table leftover when it runs, and the data stored there")
+    assert set(written.script.down_revision or ()) == set(before)
+    assert heads(config) == (written.script.revision,)
+    # The new head builds the schema of the models: nothing left to write.
+    again = await on_scratch_database(config, lambda c: write(c, "again", only_if_changed=True))
+    assert again is None
+
+
+def test_drops_finds_tables_and_columns_inside_table_changes() -> None:
+    upgrade = [
+        ops.DropTableOp("archive"),
+        ops.ModifyTableOps("users", [ops.DropColumnOp("users", "nickname")]),
+        ops.AddColumnOp("users", sa.Column("motto", sa.String(80))),
+    ]
+    assert drops(upgrade) == ["table archive", "column users.nickname"]
+
+
+def test_the_command_line_refuses_a_missing_message(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        revisions.main(["create"])
+    assert refused.value.code == 2
+    assert "create needs a MESSAGE" in capsys.readouterr().err

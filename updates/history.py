@@ -1,0 +1,118 @@
+"""A project's Alembic revisions as files: read, compared with the last commit, and grafted.
+
+Used by the scripts that `copier update` runs in the project (copier.yml, `_migrations`), with
+Copier's own Python: the standard library and PyYAML only, never the project's environment.
+A revision file is read with `ast`: its module-level `revision` and `down_revision`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+VERSIONS = Path("migrations/versions")
+ANSWERS = Path(".copier-answers.yml")
+DOWN_REVISION = re.compile(r"^(down_revision\b[^=\n]*=[ \t]*)(\([^)]*\)|[^\n]+)$", re.MULTILINE)
+REVISES = re.compile(r"^Revises:.*$", re.MULTILINE)
+LINE_LENGTH = 100  # the rendered project's ruff line length
+
+
+@dataclass(frozen=True)
+class Revision:
+    path: str
+    revision: str
+    parents: tuple[str, ...]
+
+
+def parse(path: str, source: str) -> Revision | None:
+    """The revision a file declares, or None for a file that is not one."""
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError:
+        return None
+    values: dict[str, Any] = {}
+    for node in tree.body:
+        target, value = _assignment(node)
+        if target in {"revision", "down_revision"} and value is not None:
+            try:
+                values[target] = ast.literal_eval(value)
+            except ValueError:
+                return None
+    revision, down = values.get("revision"), values.get("down_revision")
+    if not isinstance(revision, str):
+        return None
+    parents = (down,) if isinstance(down, str) else tuple(down or ())
+    return Revision(path, revision, parents)
+
+
+def _assignment(node: ast.stmt) -> tuple[str | None, ast.expr | None]:
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return node.target.id, node.value
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target = node.targets[0]
+        if isinstance(target, ast.Name):
+            return target.id, node.value
+    return None, None
+
+
+def heads(revisions: Iterable[Revision]) -> list[str]:
+    """Revisions no other revision names as its parent, sorted."""
+    listed = list(revisions)
+    parents = {parent for revision in listed for parent in revision.parents}
+    return sorted(revision.revision for revision in listed if revision.revision not in parents)
+
+
+def graft(source: str, parents: list[str]) -> str:
+    """A revision file's text with `parents` as its down_revision (and its `Revises:` line),
+    formatted as ruff formats it."""
+
+    def value(match: re.Match[str]) -> str:
+        quoted = [json.dumps(parent) for parent in parents]
+        if len(quoted) == 1:
+            return match.group(1) + quoted[0]
+        one_line = f"{match.group(1)}({', '.join(quoted)})"
+        if len(one_line) <= LINE_LENGTH:
+            return one_line
+        return match.group(1) + "(\n" + "".join(f"    {item},\n" for item in quoted) + ")"
+
+    grafted, count = DOWN_REVISION.subn(value, source, count=1)
+    if count != 1:
+        raise ValueError("no `down_revision = ...` line")
+    return REVISES.sub(f"Revises: {', '.join(parents)}", grafted, count=1)
+
+
+def git(project: Path, *args: str) -> str:
+    completed = subprocess.run(
+        ["git", *args], cwd=project, capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)}: {completed.stderr.strip()}")
+    return completed.stdout
+
+
+def committed_files(project: Path, directory: Path) -> dict[str, bytes]:
+    """The files of `directory` in the last commit (the project before the update)."""
+    listed = git(project, "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", str(directory))
+    return {
+        name: subprocess.run(
+            ["git", "show", f"HEAD:./{name}"], cwd=project, capture_output=True, check=True
+        ).stdout
+        for name in filter(None, listed.split("\0"))
+        if name.endswith(".py")
+    }
+
+
+def committed_answers(project: Path) -> Mapping[str, Any]:
+    return yaml.safe_load(git(project, "show", f"HEAD:./{ANSWERS}")) or {}
+
+
+def current_answers(project: Path) -> Mapping[str, Any]:
+    return yaml.safe_load((project / ANSWERS).read_text()) or {}
