@@ -13,10 +13,15 @@ import subprocess
 import unicodedata
 from typing import Any
 
+from copier.errors import UserMessageError
 from copier_template_extensions import ContextHook
 from jinja2 import Environment
 from jinja2.ext import Extension
 
+# copier.yml's validator of auth_api_keys says the same (T0 holds the two equal).
+NO_AUTHENTICATION = (
+    "auth_api_keys: at least one authentication method must be on (auth_clerk or auth_api_keys)."
+)
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z0-9-]{2,}$")
 
@@ -69,12 +74,21 @@ class TemplateHelpers(Extension):
 
 
 class DerivedNames(ContextHook):
-    """Names computed once from the answers and shared by every template."""
+    """Names computed once from the answers and shared by every template.
+
+    Before the first file is rendered, it also refuses a project without any authentication
+    method, whichever way the answers came: Copier runs validators for text prompts and for
+    `--data` only, not for a yes/no prompt or for defaults from a settings file.
+    """
 
     def hook(self, context: dict[str, Any]) -> None:
         slug = context.get("project_slug")
         if not isinstance(slug, str):
             return  # questions are still being asked
+        if str(context.get("_copier_phase")) == "render" and not (
+            context.get("auth_clerk") or context.get("auth_api_keys")
+        ):
+            raise UserMessageError(NO_AUTHENTICATION)
         context["project_snake"] = slug.replace("-", "_")
         context["python_tag"] = "py" + str(context.get("python_version", "3.13")).replace(".", "")
         context["current_year"] = datetime.date.today().year

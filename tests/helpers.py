@@ -183,8 +183,12 @@ def rendered_project(result: Any) -> Path:
 
 
 def answer(project: Path, question: str) -> Any:
-    """One answer recorded in a rendered project's `.copier-answers.yml`."""
-    return yaml.safe_load((project / ".copier-answers.yml").read_text())[question]
+    """One answer of a rendered project: recorded in `.copier-answers.yml`, or, for a question
+    its `when` did not ask (Copier records none), the default it took."""
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    if question not in answers and "when" in QUESTIONS[question]:
+        return QUESTIONS[question]["default"]
+    return answers[question]
 
 
 def uv_binary() -> str:

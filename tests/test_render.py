@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
+from copier.errors import UserMessageError
 from pytest_copie.plugin import Copie
 
 from tests.conftest import Renders
@@ -192,6 +193,6 @@ def test_invalid_combinations_are_refused(copie: Copie, answers: dict[str, bool]
     message = rejection(answers)
     assert message is not None
     result = copie.copy(extra_answers=answers)
-    assert isinstance(result.exception, ValueError)
+    assert isinstance(result.exception, ValueError | UserMessageError)
     assert message in str(result.exception)
     assert result.project_dir is None

@@ -27,6 +27,7 @@ from tests.helpers import (
     revision_owners,
 )
 from tests.traces import Renders
+from updates import revisions as revisions_step
 from updates import v0_2_0
 from updates.history import graft, heads, parse
 
@@ -239,3 +240,18 @@ def test_v0_2_0_writes_the_template_revision_as_a_no_op(revision: str, tmp_path:
     assert parsed is not None
     assert (parsed.revision, parsed.parents) == (revision, ("0001",))
     assert ruff_formatted(stub, tmp_path), stub
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "message"),
+    [
+        ({"auth_clerk": False}, {"auth_clerk": True, "auth_api_keys": True}, "turn on auth_clerk"),
+        ({"auth_clerk": True, "auth_api_keys": True}, {"auth_clerk": False}, "turn off auth_clerk"),
+        ({"auth_clerk": True}, {"auth_clerk": True, "_commit": "v9.0.0"}, "to v9.0.0"),
+    ],
+)
+def test_the_synced_revision_is_named_after_the_answers_changed(
+    before: dict[str, Any], after: dict[str, Any], message: str
+) -> None:
+    """A question Copier did not ask has no recorded answer: it is read as its default."""
+    assert revisions_step.describe(before, after).endswith(message)

@@ -22,6 +22,7 @@ BENCH_MARKER = "<!-- generated: benchmark results -->"
 LOGFIRE_MARKER = "<!-- generated: logfire comparison -->"
 LOGFIRE_RESULTS = "compare-use_logfire=true-*.json"
 SECTION = re.compile(r"^### `([a-z_]+)`\s*$", re.MULTILINE)
+JINJA_BRACES = re.compile(r"\{\{|\}\}")
 JINJA_TAG = re.compile(r"\{%.*?%\}")
 JINJA_EXPRESSION = re.compile(r"\{\{.*?\}\}")
 # The part of a validator message that quotes the rejected answer: ", got "x"" or "(got 3)".
@@ -46,7 +47,7 @@ def _code(value: object) -> str:
 
 def _cell(text: str) -> str:
     """Text that stays in one table cell."""
-    return text.replace("|", "\\|").replace("\n", " ").strip()
+    return " ".join(text.replace("|", "\\|").split())
 
 
 def describe_default(spec: dict[str, Any]) -> str:
@@ -88,8 +89,10 @@ def question_facts(spec: dict[str, Any]) -> str:
     facts = [f"**Type** `{kind}`", f"**default** {describe_default(spec)}"]
     if choices := spec.get("choices"):
         facts.append("**choices** " + ", ".join(_code(choice) for choice in choices))
+    if isinstance(when := spec.get("when"), str):
+        facts.append("**asked when** " + _code(JINJA_BRACES.sub("", when).strip()))
     lines = [" · ".join(facts), ""]
-    lines.append(f"> {spec.get('help', '').strip()}")
+    lines += [f"> {line.strip()}" for line in spec.get("help", "").strip().splitlines()]
     if rule := refusal(spec):
         lines += [">", f"> Refused with {_code(rule)}"]
     return "\n".join(lines)

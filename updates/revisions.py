@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from updates.history import (
@@ -34,6 +36,7 @@ from updates.history import (
     parse,
 )
 
+TEMPLATE = Path(__file__).resolve().parents[1]
 # Changes under these paths may change the models, and so the schema.
 MODEL_PATHS = ("app/domains/", "app/models.py", str(VERSIONS) + "/")
 
@@ -79,11 +82,20 @@ def graft_arrivals(project: Path, committed: Mapping[str, bytes]) -> list[str]:
 
 
 def describe(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
-    """The revision's message: the answers the update changed, else the template version."""
+    """The revision's message: the answers the update changed, else the template version.
+
+    A question Copier did not ask (its `when` was false) has no recorded answer: its default.
+    """
+    questions = yaml.safe_load((TEMPLATE / "copier.yml").read_text())
+    defaults = {
+        name: spec["default"]
+        for name, spec in questions.items()
+        if isinstance(spec, dict) and isinstance(spec.get("default"), bool)
+    }
     changed = [
         f"turn {'on' if value else 'off'} {name}"
-        for name, value in sorted(after.items())
-        if isinstance(value, bool) and before.get(name) != value
+        for name in sorted(defaults)
+        if (value := after.get(name, defaults[name])) != before.get(name, defaults[name])
     ]
     if changed:
         return "copier update: " + ", ".join(changed)
