@@ -10,12 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pytest_copie.plugin import Copie
 
 from tests.helpers import (
     DEFAULT_GROUP,
     all_boolean_combinations,
+    answer,
     choice_variants,
+    project_env,
     rejection,
+    rendered_project,
+    run,
     t1_groups,
     variant_id,
 )
@@ -81,3 +86,11 @@ def renders(tmp_path_factory: pytest.TempPathFactory) -> Renders:
 def rendered(request: pytest.FixtureRequest, renders: Renders) -> Path:
     """A T0 variant's project (rendered once, shared: tests must not modify it)."""
     return renders.project(request.param)
+
+
+@pytest.fixture(scope="session")
+def default_project(copie_session: Copie) -> Path:
+    """T1: the default answers' project, installed (shared by the `default` group's modules)."""
+    project = rendered_project(copie_session.copy(extra_answers={}))
+    run(["make", "install"], project, project_env(answer(project, "python_version")))
+    return project

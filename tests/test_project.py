@@ -5,11 +5,13 @@ schemathesis run finds no server error and no schema break."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,15 +36,6 @@ from tests.service import (
 )
 
 pytestmark = pytest.mark.slow
-
-DEFAULT: dict[str, object] = {}
-
-
-@pytest.fixture(scope="module")
-def default_project(copie_session: Copie) -> Path:
-    project = rendered_project(copie_session.copy(extra_answers=DEFAULT))
-    run(["make", "install"], project, project_env(answer(project, "python_version")))
-    return project
 
 
 @pytest.fixture(scope="module", params=variant_params())
@@ -186,19 +179,35 @@ def test_clerk_sign_in_first_run(default_project: Path, tmp_path: Path) -> None:
         assert get(f"{base}/me", {"Authorization": f"Bearer {forged}"})[0] == 401
 
 
+@contextlib.contextmanager
+def fuzz_database(kind: str, directory: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{directory / 'fuzz.db'}"
+    else:
+        with temporary_database(postgres_url(), "fuzz") as url:
+            yield url
+
+
 @pytest.mark.xdist_group("t1-default")
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_schemathesis_finds_no_server_error_and_no_schema_break(
-    default_project: Path, tmp_path: Path
+    default_project: Path, tmp_path: Path, database: str
 ) -> None:
-    """Property-based requests from the OpenAPI document, as a standard user and as an admin.
+    """Property-based requests from the OpenAPI document, as a standard user and as an admin,
+    on SQLite and on PostgreSQL (which refuses some values SQLite stores: NUL characters).
 
     Every check runs except `positive_data_acceptance`: some schema-valid inputs are refused
     by business rules the schema cannot state (an expiry in the past, a reserved e-mail domain).
     """
+    with fuzz_database(database, tmp_path) as url:
+        fuzz(default_project, tmp_path, url)
+
+
+def fuzz(default_project: Path, tmp_path: Path, url: str) -> None:
     env = project_env(
         answer(default_project, "python_version"),
         PORT=str(free_port()),
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}",
+        DATABASE_URL=url,
         RATE_LIMIT_API_KEY_CREATE="100000/minute",
         API_KEY_MAX_PER_USER="1000",
         ACCESS_LOG="false",

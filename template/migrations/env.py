@@ -18,7 +18,7 @@ from sqlalchemy.sql import functions
 
 from app.domains.base.models import UTCDateTime
 from app.infrastructure.config import get_settings
-from app.infrastructure.database import create_engine
+from app.infrastructure.database import Timeouts, create_engine
 from app.models import Base
 
 config = context.config
@@ -80,7 +80,10 @@ def _wait_for_other_runs(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_engine(get_settings().database_url)
+    settings = get_settings()
+    # No statement timeout: a migration may rewrite a large table. Connecting is still bounded.
+    timeouts = Timeouts(connect=settings.database_connect_timeout, statement=None)
+    engine = create_engine(settings.database_url, timeouts=timeouts)
     sqlite = engine.dialect.name == "sqlite"
     if sqlite:
         _foreign_keys_off(engine)

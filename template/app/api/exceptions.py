@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import exc as sqlalchemy_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.domains.base.exceptions import (
@@ -28,6 +29,20 @@ from app.domains.base.exceptions import (
 from app.infrastructure.logging import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
+# A validation problem lists this many errors at most (and says how many there were), so a
+# large body of bad fields cannot buy a response larger than itself.
+MAX_LISTED_ERRORS = 20
+# Seconds a client waits before trying again when the database is unavailable.
+UNAVAILABLE_RETRY_AFTER = 5
+# What a database that does not answer, refuses connections or runs out of pooled connections
+# raises, driver errors included; anything else of the database's own is a 500.
+UNAVAILABLE = (
+    sqlalchemy_exc.OperationalError,
+    sqlalchemy_exc.InterfaceError,
+    sqlalchemy_exc.TimeoutError,
+    TimeoutError,
+    OSError,
+)
 logger = logging.getLogger(__name__)
 
 
@@ -39,6 +54,19 @@ class NotAuthenticated(Exception):
     def __init__(self, message: str = "authentication required") -> None:
         super().__init__(message)
         self.message = message
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """A request body over `MAX_REQUEST_BODY_BYTES`: answered 413, the rest left unread.
+
+    An HTTP exception, so that the framework's body parsing lets it through unchanged.
+    """
+
+    code = "body_too_large"
+
+    def __init__(self, limit: int) -> None:
+        self.message = f"the request body is larger than {limit} bytes"
+        super().__init__(413, self.message)
 
 
 class RateLimited(Exception):
@@ -59,6 +87,7 @@ ERROR_STATUS: Mapping[type, int] = {
     Conflict: 409,
     AuthenticationFailed: 401,
     NotAuthenticated: 401,
+    BodyTooLarge: 413,
     RateLimited: 429,
 }
 
@@ -92,13 +121,15 @@ def status_for(error_class: type[Exception]) -> int:
 def problem_responses(
     *error_classes: type[Exception], body: bool = False
 ) -> dict[int | str, dict[str, Any]]:
-    """The `responses=` of a route that can fail with `error_classes` (and bad input).
+    """The `responses=` of a route that can fail with `error_classes` (and bad input, and an
+    unavailable database).
 
-    `body=True` for routes that read a request body: one that cannot be decoded is a 400.
+    `body=True` for routes that read a request body: one that cannot be decoded is a 400, one
+    that is too large a 413.
     """
-    statuses = {status_for(klass) for klass in (*error_classes, ValidationFailed)}
+    statuses = {status_for(klass) for klass in (*error_classes, ValidationFailed)} | {503}
     if body:
-        statuses.add(400)
+        statuses |= {400, status_for(BodyTooLarge)}
     return {
         status: {
             "model": Problem,
@@ -141,7 +172,7 @@ def authentication_challenges(request: Request) -> str:
 
 
 async def _domain_error(
-    request: Request, error: DomainError | NotAuthenticated | RateLimited
+    request: Request, error: DomainError | NotAuthenticated | RateLimited | BodyTooLarge
 ) -> JSONResponse:
     status = status_for(type(error))
     headers: dict[str, str] = {}
@@ -164,12 +195,37 @@ async def _request_validation_error(
     request: Request, error: RequestValidationError
 ) -> JSONResponse:
     # The offending input is left out on purpose: it may hold a secret.
+    found = error.errors()
     errors = [
         ProblemFieldError(loc=list(item["loc"]), message=item["msg"], type=item["type"])
-        for item in error.errors()
+        for item in found[:MAX_LISTED_ERRORS]
     ]
+    detail = "the request is not valid"
+    if len(found) > MAX_LISTED_ERRORS:
+        detail += f" ({len(found)} errors; the first {MAX_LISTED_ERRORS} are listed)"
+    return problem(request, 422, code="validation_failed", detail=detail, errors=errors)
+
+
+async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:
+    logger.warning(
+        "the database is unavailable (%s) while serving %s %s",
+        type(error).__name__,
+        request.method,
+        request.url.path,
+    )
     return problem(
-        request, 422, code="validation_failed", detail="the request is not valid", errors=errors
+        request,
+        503,
+        code="database_unavailable",
+        detail="the database is not available; retry later",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
+    )
+
+
+async def _database_refused_value(request: Request, error: Exception) -> JSONResponse:
+    # Input validation keeps such values out; this is the net under it.
+    return problem(
+        request, 422, code="invalid_value", detail="a value is out of what the database stores"
     )
 
 
@@ -203,8 +259,11 @@ def install_exception_handlers(app: FastAPI) -> None:
         (DomainError, _domain_error),
         (NotAuthenticated, _domain_error),
         (RateLimited, _domain_error),
+        (BodyTooLarge, _domain_error),
         (RequestValidationError, _request_validation_error),
         (StarletteHTTPException, _http_error),
+        (sqlalchemy_exc.DataError, _database_refused_value),
+        *((error_class, _database_unavailable) for error_class in UNAVAILABLE),
     ]
     for error_class, handler in handlers:
         app.add_exception_handler(error_class, handler)

@@ -1,6 +1,7 @@
-"""Request context: a request id for every request, an access log line, and a last-resort 500.
+"""Request context: a request id for every request, an access log line, a last-resort 500 and
+the security headers of every response; and the request limits (body and header sizes).
 
-Written as plain ASGI (no `BaseHTTPMiddleware`) so it adds almost nothing to each request.
+Written as plain ASGI (no `BaseHTTPMiddleware`) so they add almost nothing to each request.
 The access log is this middleware's (uvicorn's is silenced, see app/infrastructure/logging.py):
 one line per request with the request id, status and duration; successful health probes are
 left out unless `ACCESS_LOG_HEALTH` is on, and `ACCESS_LOG=false` turns the whole log off.
@@ -16,10 +17,23 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.exceptions import problem
+from app.api.exceptions import BodyTooLarge, problem
 from app.infrastructure.logging import request_id_var, user_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# A JSON API's security headers: no MIME sniffing, no referrer, never framed, and a policy
+# that loads nothing (the docs pages, which load Swagger UI, go without the policy).
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+)
+CONTENT_SECURITY_POLICY = (
+    b"content-security-policy",
+    b"default-src 'none'; frame-ancestors 'none'",
+)
+DOCS_PATHS = ("/docs", "/redoc")
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 logger = logging.getLogger("app.request")
@@ -39,12 +53,22 @@ def request_id_from(scope: Scope) -> str:
 
 class RequestContextMiddleware:
     def __init__(
-        self, app: ASGIApp, *, access_log: bool = True, quiet_paths: Iterable[str] = ()
+        self,
+        app: ASGIApp,
+        *,
+        access_log: bool = True,
+        quiet_paths: Iterable[str] = (),
+        hsts_seconds: int = 0,
     ) -> None:
         self.app = app
         self.access_log = access_log
         # Logged only when they fail (probes would otherwise fill the log).
         self.quiet_paths = frozenset(quiet_paths)
+        headers = list(SECURITY_HEADERS)
+        if hsts_seconds:
+            headers.append((b"strict-transport-security", f"max-age={hsts_seconds}".encode()))
+        self.docs_headers: tuple[tuple[bytes, bytes], ...] = tuple(headers)
+        self.headers: tuple[tuple[bytes, bytes], ...] = (*headers, CONTENT_SECURITY_POLICY)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,12 +82,15 @@ class RequestContextMiddleware:
         status = 500
         response_started = False
 
+        headers = self.docs_headers if scope["path"].startswith(DOCS_PATHS) else self.headers
+
         async def send_with_request_id(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
                 MutableHeaders(scope=message).append(REQUEST_ID_HEADER, request_id)
+                message["headers"] = [*message["headers"], *headers]
             await send(message)
 
         try:
@@ -93,3 +120,46 @@ class RequestContextMiddleware:
                 )
             user_id_var.reset(user_token)
             request_id_var.reset(request_token)
+
+
+class RequestLimitsMiddleware:
+    """Refuse what would cost before it is read: headers over `max_header_bytes` (431), and a
+    body over `max_body_bytes` (413): at once when its Content-Length says so, else as soon as
+    the bytes read pass the limit (chunked bodies), the rest left unread."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_header_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = scope["headers"]
+        if sum(len(name) + len(value) for name, value in headers) > self.max_header_bytes:
+            detail = f"the request headers are larger than {self.max_header_bytes} bytes"
+            response = problem(Request(scope), 431, code="headers_too_large", detail=detail)
+            await response(scope, receive, send)
+            return
+        declared = next((value for name, value in headers if name == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            error = BodyTooLarge(self.max_body_bytes)
+            response = problem(Request(scope), 413, code=error.code, detail=error.message)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, self._counting(receive), send)
+
+    def _counting(self, receive: Receive) -> Receive:
+        read = 0
+
+        async def counted() -> Message:
+            nonlocal read
+            message = await receive()
+            if message["type"] == "http.request":
+                read += len(message.get("body", b""))
+                if read > self.max_body_bytes:
+                    raise BodyTooLarge(self.max_body_bytes)
+            return message
+
+        return counted

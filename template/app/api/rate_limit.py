@@ -2,8 +2,16 @@
 
 Counters live in memory by default (one process) or in Redis when `RATE_LIMIT_STORAGE_URL`
 says so (several processes or hosts share them). The limiter is created in the lifespan.
+
+The limits fail open: when the store does not answer within `STORE_TIMEOUT_SECONDS` (Redis
+down or unreachable), the request goes through and a warning is logged, at most once every
+`OUTAGE_LOG_INTERVAL_SECONDS`. A rate-limit outage must not become an outage of the service;
+what limits the damage meanwhile stays in place (the cap on API keys per user, for one).
+The health probes are never limited (app/api/main.py serves them outside the limit).
 """
 
+import asyncio
+import logging
 import math
 import time
 
@@ -14,6 +22,11 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from app.api.exceptions import RateLimited
+
+STORE_TIMEOUT_SECONDS = 0.5
+OUTAGE_LOG_INTERVAL_SECONDS = 60.0
+
+logger = logging.getLogger(__name__)
 
 
 def parse_limit(value: str, setting: str) -> RateLimitItem:
@@ -35,13 +48,34 @@ class RateLimiter:
         if not isinstance(storage, Storage):  # a sync storage: the URL lacked async support
             raise TypeError(f"no async rate-limit storage for {scheme}://")
         self._limiter = MovingWindowRateLimiter(storage)
+        self._outage_logged_at: float | None = None
 
     async def hit(self, limit: RateLimitItem, *identifiers: str) -> None:
-        """Count one hit, or raise `RateLimited` with the seconds until the next one is allowed."""
-        if await self._limiter.hit(limit, *identifiers):
+        """Count one hit, or raise `RateLimited` with the seconds until the next one is allowed.
+
+        When the store fails or does not answer in time, the hit is let through (see above).
+        """
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT_SECONDS):
+                if await self._limiter.hit(limit, *identifiers):
+                    return
+                stats = await self._limiter.get_window_stats(limit, *identifiers)
+        except Exception as error:  # any failure of the store: fail open
+            self._report_outage(error)
             return
-        stats = await self._limiter.get_window_stats(limit, *identifiers)
         raise RateLimited(retry_after=max(1, math.ceil(stats.reset_time - time.time())))
+
+    def _report_outage(self, error: Exception) -> None:
+        now = time.monotonic()
+        if self._outage_logged_at is None or now - self._outage_logged_at >= (
+            OUTAGE_LOG_INTERVAL_SECONDS
+        ):
+            self._outage_logged_at = now
+            logger.warning(
+                "the rate-limit store is unavailable (%s); requests are not limited until it "
+                "answers again",
+                type(error).__name__,
+            )
 
 
 def client_address(request: Request) -> str:

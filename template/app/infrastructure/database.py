@@ -7,6 +7,7 @@ repositories only flush.
 
 from collections.abc import AsyncGenerator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,24 @@ SQLITE_WRITE_TRANSACTION = {"sqlite_begin": "BEGIN IMMEDIATE"}
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
+@dataclass(frozen=True)
+class Timeouts:
+    """How long, in seconds, the service waits on its database before it gives up: a new
+    connection, one statement (None: no limit, for migrations), and a free pooled connection.
+
+    A request that hits one of them answers 503 with Retry-After (app/api/exceptions.py).
+    """
+
+    connect: float = 5.0
+    statement: float | None = 10.0
+    pool: float = 5.0
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, echo: bool = False, timeouts: Timeouts = Timeouts()) -> AsyncEngine:
     """An async engine with the per-backend settings the application relies on.
 
     `create_async_engine` is looked up when called, not imported, so that tracing libraries
@@ -33,12 +47,24 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """
     create_async_engine = sqlalchemy_asyncio.create_async_engine
     if not is_sqlite(url):
-        return create_async_engine(url, echo=echo, pool_pre_ping=True)
+        # asyncpg's own timeouts: `timeout` for connecting, `command_timeout` for each
+        # statement (it cancels the statement on the server when the time is up).
+        connect_args: dict[str, Any] = {"timeout": timeouts.connect}
+        if timeouts.statement is not None:
+            connect_args["command_timeout"] = timeouts.statement
+        return create_async_engine(
+            url,
+            echo=echo,
+            pool_pre_ping=True,
+            pool_timeout=timeouts.pool,
+            connect_args=connect_args,
+        )
 
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo)
+    # A local file never hangs; writers queue on the busy timeout (see _configure_sqlite).
+    engine = create_async_engine(url, echo=echo, pool_timeout=timeouts.pool)
     _configure_sqlite(engine)
     return engine
 
@@ -113,8 +139,10 @@ class Database:
         self._owns_engine = owns_engine
 
     @classmethod
-    def from_url(cls, url: str, *, echo: bool = False) -> "Database":
-        return cls(create_engine(url, echo=echo))
+    def from_url(
+        cls, url: str, *, echo: bool = False, timeouts: Timeouts = Timeouts()
+    ) -> "Database":
+        return cls(create_engine(url, echo=echo, timeouts=timeouts))
 
     def unit_of_work(self, *, write: bool = False) -> AbstractAsyncContextManager[AsyncSession]:
         return unit_of_work(self.sessionmaker, write=write)

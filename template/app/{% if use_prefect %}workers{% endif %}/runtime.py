@@ -31,7 +31,9 @@ TRANSIENT_ERRORS = (OperationalError, InterfaceError, PoolTimeout, TimeoutError,
 def open_database() -> Database:
     """The database tasks work on, from the settings (tests replace this function)."""
     settings = get_settings()
-    return Database.from_url(settings.database_url, echo=settings.database_echo)
+    return Database.from_url(
+        settings.database_url, echo=settings.database_echo, timeouts=settings.database_timeouts
+    )
 
 
 @asynccontextmanager

@@ -122,14 +122,24 @@ async def test_unhandled_errors_are_a_500_problem(
     assert body["request_id"] in request_ids
 
 
-async def test_a_failed_commit_is_a_500_and_nothing_is_stored(
+@pytest.mark.parametrize(
+    ("failure", "status"),
+    [
+        (ConnectionError("the database went away during commit"), 503),
+        (RuntimeError("a bug in a commit hook"), 500),
+    ],
+    ids=["database-gone", "bug"],
+)
+async def test_a_failed_commit_is_a_5xx_and_nothing_is_stored(
     client: httpx.AsyncClient,
     admin_headers: dict[str, str],
     session: AsyncSession,
     monkeypatch: pytest.MonkeyPatch,
+    failure: Exception,
+    status: int,
 ) -> None:
     async def failing_commit(self: AsyncSession) -> None:
-        raise ConnectionError("the database went away during commit")
+        raise failure
 
     # Use the key once first, so the request below commits nothing but its own work.
     assert (await client.get("/api/v1/me", headers=admin_headers)).status_code == 200
@@ -140,7 +150,10 @@ async def test_a_failed_commit_is_a_500_and_nothing_is_stored(
     )
     monkeypatch.undo()
 
-    assert_problem(response, 500)
+    assert_problem(response, status)
+    if status == 503:
+        assert response.headers["retry-after"] == "5"
+        assert response.json()["code"] == "database_unavailable"
     stored = await session.scalar(select(User).where(User.email == "ghost@example.com"))
     assert stored is None
 

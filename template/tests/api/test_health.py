@@ -1,5 +1,5 @@
 """Health endpoints answer without credentials; readiness reflects the database and its
-migrations."""
+migrations (an unavailable database: tests/api/test_database_outage.py)."""
 
 import logging
 from pathlib import Path
@@ -7,12 +7,10 @@ from pathlib import Path
 import httpx
 import pytest
 from alembic.script import ScriptDirectory
-from fastapi import FastAPI
 from sqlalchemy import text
 
-from app.api.main import create_app
-from app.infrastructure.config import Settings
 from app.infrastructure.database import Database
+from tests.conftest import Serve
 from tests.support.database import alembic_config, upgrade
 
 
@@ -21,21 +19,6 @@ async def test_liveness_endpoints(client: httpx.AsyncClient) -> None:
         response = await client.get(path)
         assert response.status_code == 200, path
         assert response.json() == {"status": "ok"}
-
-
-async def test_ready_is_503_when_the_database_does_not_answer(settings: Settings) -> None:
-    # Nothing listens on port 1: connecting fails at once.
-    broken = Database.from_url("postgresql+asyncpg://nobody:nothing@127.0.0.1:1/none")
-    app: FastAPI = create_app(settings, database=broken)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            response = await client.get("/api/v1/health/ready")
-            live = await client.get("/api/v1/health/live")
-    assert response.status_code == 503
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == "database_unavailable"
-    assert live.status_code == 200
 
 
 async def migrate(url: str, revision: str = "heads", *then: str) -> None:
@@ -47,16 +30,13 @@ async def migrate(url: str, revision: str = "heads", *then: str) -> None:
     await database.dispose()
 
 
-async def ready_answer(settings: Settings, database: Database) -> httpx.Response:
-    app: FastAPI = create_app(settings, database=database)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            return await client.get("/api/v1/health/ready")
+async def ready_answer(serve: Serve, url: str) -> httpx.Response:
+    async with serve(Database.from_url(url)) as client:
+        return await client.get("/api/v1/health/ready")
 
 
 async def test_ready_is_503_while_the_database_lacks_a_migration(
-    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    serve: Serve, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
     await migrate(url, "0001")
@@ -65,7 +45,7 @@ async def test_ready_is_503_while_the_database_lacks_a_migration(
     assert missing, "the project has no revision after 0001 to leave out"
 
     with caplog.at_level(logging.WARNING, logger="app.infrastructure.schema"):
-        response = await ready_answer(settings, Database.from_url(url))
+        response = await ready_answer(serve, url)
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "database_not_migrated"
@@ -74,12 +54,10 @@ async def test_ready_is_503_while_the_database_lacks_a_migration(
     assert all(revision in logged for revision in missing), logged
 
     await migrate(url)
-    assert (await ready_answer(settings, Database.from_url(url))).status_code == 200
+    assert (await ready_answer(serve, url)).status_code == 200
 
 
-async def test_ready_accepts_a_database_ahead_of_the_code(
-    settings: Settings, tmp_path: Path
-) -> None:
+async def test_ready_accepts_a_database_ahead_of_the_code(serve: Serve, tmp_path: Path) -> None:
     """A newer release migrated first (a rolling update): this release keeps serving."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'ahead.db'}"
     await migrate(
@@ -88,4 +66,4 @@ async def test_ready_accepts_a_database_ahead_of_the_code(
         "DELETE FROM alembic_version",
         "INSERT INTO alembic_version (version_num) VALUES ('f00dfeed0001')",
     )
-    assert (await ready_answer(settings, Database.from_url(url))).status_code == 200
+    assert (await ready_answer(serve, url)).status_code == 200

@@ -1,30 +1,60 @@
-"""The optional global limit per client, behind trusted proxies, and the storage setting."""
+"""The optional global limit per client, behind trusted proxies, and the storage setting; the
+probes are never limited, and a store that fails or hangs lets requests through."""
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager
 
 import httpx
 import pytest
+from limits import parse
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.api import rate_limit
+from app.api.exceptions import RateLimited
 from app.api.main import create_app
 from app.api.rate_limit import RateLimiter
 from app.infrastructure.config import Settings
 from app.infrastructure.database import Database, create_sessionmaker
+from tests.conftest import Serve
+
+
+@pytest.fixture
+def silent_store() -> Iterator[str]:
+    """A Redis URL whose server accepts connections and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+
+
+@pytest.fixture(params=["refused", "silent"])
+def unavailable_store(request: pytest.FixtureRequest) -> str:
+    if request.param == "refused":
+        return "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    return request.getfixturevalue("silent_store")
 
 
 @pytest.fixture
 async def limited_client(
-    settings: Settings, engine: AsyncEngine, connection: AsyncConnection
+    serve: Serve, engine: AsyncEngine, connection: AsyncConnection
 ) -> AsyncIterator[httpx.AsyncClient]:
-    limited = settings.model_copy(
-        update={"rate_limit_default": "2/minute", "trusted_proxies": ["127.0.0.1"]}
+    async with limited(serve, engine, connection, "memory://") as client:
+        yield client
+
+
+def limited(
+    serve: Serve, engine: AsyncEngine, connection: AsyncConnection, store: str
+) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    """The application with a global limit of 2/minute on `store`, behind a trusted proxy."""
+    return serve(
+        Database(engine, create_sessionmaker(connection), owns_engine=False),
+        rate_limit_default="2/minute",
+        trusted_proxies=["127.0.0.1"],
+        rate_limit_storage_url=store,
     )
-    database = Database(engine, create_sessionmaker(connection), owns_engine=False)
-    app = create_app(limited, database=database)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
 
 
 async def test_the_global_limit_is_off_by_default(client: httpx.AsyncClient) -> None:
@@ -36,13 +66,48 @@ async def test_the_global_limit_applies_per_client(limited_client: httpx.AsyncCl
     first = {"X-Forwarded-For": "203.0.113.1"}
     second = {"X-Forwarded-For": "203.0.113.2"}
     statuses = [
-        (await limited_client.get("/api/v1/health", headers=first)).status_code for _ in range(3)
+        (await limited_client.get("/api/v1/me", headers=first)).status_code for _ in range(3)
     ]
-    assert statuses == [200, 200, 429]
-    limited = await limited_client.get("/api/v1/health", headers=first)
+    assert statuses == [401, 401, 429]
+    limited = await limited_client.get("/api/v1/me", headers=first)
     assert int(limited.headers["retry-after"]) >= 1
     assert limited.headers["content-type"] == "application/problem+json"
-    assert (await limited_client.get("/api/v1/health", headers=second)).status_code == 200
+    assert (await limited_client.get("/api/v1/me", headers=second)).status_code == 401
+
+
+async def test_the_probes_are_never_limited(limited_client: httpx.AsyncClient) -> None:
+    for path in ("/api/v1/health", "/api/v1/health/live", "/api/v1/health/ready"):
+        statuses = {(await limited_client.get(path)).status_code for _ in range(5)}
+        assert statuses == {200}, path
+
+
+async def test_an_unavailable_store_lets_requests_through_and_says_so_once(
+    serve: Serve,
+    engine: AsyncEngine,
+    connection: AsyncConnection,
+    unavailable_store: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(rate_limit, "STORE_TIMEOUT_SECONDS", 0.05)
+    with caplog.at_level(logging.WARNING, logger="app.api.rate_limit"):
+        async with limited(serve, engine, connection, unavailable_store) as client:
+            async with asyncio.timeout(10):  # each hit gives up on a silent store in time
+                statuses = [(await client.get("/api/v1/me")).status_code for _ in range(4)]
+                live = await client.get("/api/v1/health/live")
+    assert statuses == [401] * 4  # never 429, never 500: the limit fails open
+    assert live.status_code == 200
+    warnings = [r.getMessage() for r in caplog.records if r.name == "app.api.rate_limit"]
+    assert len(warnings) == 1, warnings
+    assert "rate-limit store is unavailable" in warnings[0]
+
+
+async def test_a_limit_still_applies_while_the_store_answers() -> None:
+    limiter = RateLimiter("memory://")
+    limit = parse("1/minute")
+    await limiter.hit(limit, "probe")
+    with pytest.raises(RateLimited):
+        await limiter.hit(limit, "probe")
 
 
 @pytest.mark.parametrize("url", ["memory://", "redis://localhost:6379/0"])

@@ -1,6 +1,7 @@
 """Settings: production refuses sample secrets, URLs get async drivers, lists split on commas."""
 
 import re
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,30 @@ def make(**values: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-@pytest.mark.parametrize("secret", [SAMPLE_SECRET_KEY, "too-short"])
-def test_production_refuses_sample_or_short_secrets(secret: str) -> None:
-    with pytest.raises(ValidationError, match="SECRET_KEY must be set"):
+@pytest.mark.parametrize(
+    "secret",
+    [SAMPLE_SECRET_KEY, "too-short", " " * 32, "a" * 48, "ab" * 24, "0123" * 8],
+    ids=["sample", "short", "spaces", "one-character", "two-characters", "short-pattern"],
+)
+def test_production_refuses_a_guessable_secret_and_says_how_to_make_one(secret: str) -> None:
+    with pytest.raises(ValidationError, match="SECRET_KEY must be a random value") as refused:
         make(environment="production", secret_key=secret, **PRODUCTION_SETTINGS)
+    assert "secrets.token_urlsafe(48)" in str(refused.value)
+
+
+@pytest.mark.parametrize("secret", [secrets.token_hex(16), secrets.token_urlsafe(48)])
+def test_production_accepts_generated_secrets(secret: str) -> None:
+    assert make(environment="production", secret_key=secret, **PRODUCTION_SETTINGS).is_production
+
+
+def test_a_refused_setting_never_shows_its_value() -> None:
+    """Start-up errors print before log redaction is set up: they name, never quote."""
+    secret = "hunter2-" + secrets.token_urlsafe(24)
+    with pytest.raises(ValidationError) as refused:
+        make(secret_key=secret, database_url=f"mysql://user:{secret}@db/app")
+    assert "DATABASE_URL" in str(refused.value)
+    assert secret not in str(refused.value)
+    assert secret[-22:] not in str(refused.value)
 
 
 def test_production_accepts_a_strong_secret_and_hides_docs() -> None:

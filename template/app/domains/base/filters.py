@@ -10,9 +10,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from app.domains.base.exceptions import ValidationFailed
+from app.domains.base.schemas import Input
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -20,7 +21,7 @@ MAX_PAGE_SIZE = 200
 MAX_PAGE = 100_000
 
 
-class Filters(BaseModel):
+class Filters(Input):
     """Base of a domain's filter set: every field optional, unknown fields rejected."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

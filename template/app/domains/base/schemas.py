@@ -1,16 +1,47 @@
-"""Base Pydantic schemas: inputs reject unknown fields, reads are built from ORM objects."""
+"""Base Pydantic schemas: inputs reject unknown fields and values no database can store, reads
+are built from ORM objects."""
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from math import ceil
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, computed_field, model_validator
+from pydantic import BaseModel, ConfigDict, computed_field, field_validator, model_validator
 
 
-class Schema(BaseModel):
-    """Base of input schemas (`XCreate`, `XUpdate`): unknown fields are an error."""
+def storable(value: Any) -> Any:
+    """`value`, if every database can store it: text without NUL characters (PostgreSQL refuses
+    them), and times that still exist once converted to UTC (years 1 to 9999)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+    elif isinstance(value, datetime):
+        if value.tzinfo is not None:
+            try:
+                value.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("is out of range once converted to UTC") from None
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            storable(item)
+    return value
+
+
+class Input(BaseModel):
+    """Base of everything a caller sends (bodies, filters): unknown fields are an error, and
+    every value is one the database can store, so bad input is a 422 on every backend."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return storable(value)
+
+
+class Schema(Input):
+    """Base of input schemas (`XCreate`, `XUpdate`)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

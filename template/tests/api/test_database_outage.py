@@ -1,0 +1,71 @@
+"""An unavailable database degrades the service and never fails it: a request that needs the
+database answers 503 problem+json with Retry-After within the configured timeouts, readiness
+answers within its own, and liveness stays 200.
+
+Two outages, without a real server: connections refused (the server is down), and a server
+that accepts connections and never answers (a stuck proxy or network).
+"""
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from app.api.routes import health
+from app.domains.users.models import User
+from app.infrastructure.database import Database, Timeouts
+from tests.conftest import AuthHeaders, Serve
+
+# Short, so the tests wait little; the defaults are a few seconds (DATABASE_*_TIMEOUT).
+SHORT = Timeouts(connect=0.3, statement=0.3, pool=0.3)
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections (the kernel's backlog) and never says a word."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+@pytest.fixture(params=["refused", "silent"])
+def unavailable_url(request: pytest.FixtureRequest) -> str:
+    port = 1 if request.param == "refused" else request.getfixturevalue("silent_port")
+    return f"postgresql+asyncpg://app:app@127.0.0.1:{port}/app"
+
+
+def assert_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "database_unavailable"
+    assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_a_request_that_needs_the_database_is_503_with_retry_after(
+    serve: Serve, unavailable_url: str, auth_headers: AuthHeaders, admin: User
+) -> None:
+    headers = await auth_headers(admin)  # a credential the service would accept
+    async with serve(Database.from_url(unavailable_url, timeouts=SHORT)) as client:
+        async with asyncio.timeout(10):  # bounded: a hung request fails the test here
+            me = await client.get("/api/v1/me", headers=headers)
+            live = await client.get("/api/v1/health/live")
+    assert_unavailable(me)
+    assert live.status_code == 200
+
+
+async def test_readiness_answers_within_its_own_timeout(
+    serve: Serve, unavailable_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(health, "READY_TIMEOUT_SECONDS", 0.2)
+    # Connecting may take 5 s (the default): the probe must not wait for it.
+    async with serve(Database.from_url(unavailable_url)) as client:
+        started = time.monotonic()
+        ready = await client.get("/api/v1/health/ready")
+        waited = time.monotonic() - started
+    assert ready.status_code == 503
+    assert ready.json()["code"] == "database_unavailable"
+    assert waited < 3, f"the probe waited {waited:.1f} s"
