@@ -44,6 +44,7 @@ class Revisions:
     old: str
     new: str
     synthetic: bool
+    first: str | None = None  # the first release, when it is not `old`: the oldest projects
 
 
 def git(repository: Path, *args: str) -> str:
@@ -144,7 +145,21 @@ def prepare(directory: Path) -> Revisions:
         ["git", "diff", "--quiet", old, new, "--", *TEMPLATE_PATHS], cwd=clone, check=False
     )
     assert differs.returncode == 1, f"{old} and the working tree render the same project"
-    return Revisions(clone, old, new, synthetic=previous is None)
+    first = tags[-1] if tags and tags[-1] != old else None
+    return Revisions(clone, old, new, synthetic=previous is None, first=first)
+
+
+def first_release_is_older_than_the_previous() -> bool:
+    """Whether `prepare` will find a first release besides the previous one (read from this
+    repository's history at collection time, before any clone exists)."""
+    log = git(TEMPLATE_ROOT, "log", "--format=%H %s", "HEAD").splitlines()
+    released = [
+        commit
+        for commit, _, subject in (line.partition(" ") for line in log)
+        if RELEASE_COMMIT.fullmatch(subject)
+    ]
+    differing = [commit for commit in released if template_differs_from_working_tree(commit)]
+    return len(differing) >= 2
 
 
 def render_at(revisions: Revisions, ref: str, answers: dict[str, Any], project: Path) -> Path:

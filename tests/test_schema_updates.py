@@ -39,6 +39,7 @@ from tests.releases import (
     commit_all,
     commit_template_change,
     copier_update,
+    first_release_is_older_than_the_previous,
     git,
     prepare,
     render_at,
@@ -167,6 +168,11 @@ def scenarios() -> Iterator[Any]:
             for origin in ("release", "working-tree"):
                 direction = "on" if on else "off"
                 yield pytest.param(option, on, origin, id=f"{option}-{direction}-from-{origin}")
+    # The oldest projects too, once the previous release is not the first: one change each way.
+    if first_release_is_older_than_the_previous():
+        for option, on in (("auth_clerk", True), ("auth_api_keys", False)):
+            direction = "on" if on else "off"
+            yield pytest.param(option, on, "first-release", id=f"{option}-{direction}-from-first")
 
 
 @pytest.mark.parametrize(("option", "on", "origin"), list(scenarios()))
@@ -174,7 +180,8 @@ def test_an_answer_change_migrates_the_database_and_keeps_its_rows(
     option: str, on: bool, origin: str, revisions: Revisions, tmp_path: Path
 ) -> None:
     before, after = answers_turning(option, on)
-    ref = revisions.old if origin == "release" else revisions.new
+    ref = {"release": revisions.old, "first-release": revisions.first}.get(origin, revisions.new)
+    assert ref is not None
     project = render_at(revisions, ref, before, tmp_path / "service")
     env = project_env(answer(project, "python_version"))
     env.pop("TEST_DATABASE_URL", None)
