@@ -165,6 +165,9 @@ class Proxy:
 
     def close(self) -> None:
         """Refuse new connections and cut the open ones."""
+        # A thread blocked in accept() keeps a merely closed socket listening: shut it down.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
         for connection in self.connections:
             with contextlib.suppress(OSError):
