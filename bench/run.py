@@ -34,7 +34,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.helpers import TEMPLATE_ROOT, answer, project_env, render
+from tests.helpers import TEMPLATE_ROOT, answer, project_env, render, run
 from tests.service import free_port, temporary_database
 
 BENCH_DIR = TEMPLATE_ROOT / "build" / "bench"
@@ -125,12 +125,11 @@ def to_ms(match: re.Match[str] | None) -> float:
 
 
 def make(project: Path, env: dict[str, str], *args: str) -> str:
-    completed = subprocess.run(
-        ["make", *args], cwd=project, env=env, capture_output=True, text=True, check=False
-    )
-    if completed.returncode != 0:
-        sys.exit(f"bench: make {' '.join(args)} failed:\n{completed.stdout}\n{completed.stderr}")
-    return completed.stdout
+    """`make ARGS` in the project; a failure ends the program with the command's output."""
+    try:
+        return run(["make", *args], project, env).stdout
+    except AssertionError as error:
+        sys.exit(f"bench: {error}")
 
 
 def suite_timing(project: Path, env: dict[str, str]) -> dict[str, float]:

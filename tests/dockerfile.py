@@ -12,9 +12,10 @@ import json
 import re
 import shlex
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.helpers import run
 
 WORKDIR = "/srv"
 
@@ -126,17 +127,11 @@ class ImageEmulator:
                 shutil.copy2(self.project / name, root / name)
             env = {**self.env, "UV_PROJECT_ENVIRONMENT": str(venv)}
             try:
-                _check(command, root, env)
+                run(command, root, env)
             finally:
                 for name in ("pyproject.toml", "uv.lock"):
                     (root / name).unlink()
         elif command[0] == "rm":
-            _check(command, root, self.env)
+            run(command, root, self.env)
         elif command[0] != "groupadd":  # creating the image's user changes no file we read
             raise AssertionError(f"no emulation for RUN {args}")
-
-
-def _check(command: list[str], cwd: Path, env: dict[str, str]) -> None:
-    completed = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise AssertionError(f"{shlex.join(command)}:\n{completed.stdout}{completed.stderr}")

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -124,13 +125,9 @@ def variant_params() -> list[Any]:
 
 
 def rejection(answers: Mapping[str, Any]) -> str | None:
-    """The validator message expected for a combination, or None when it must render.
-
-    Copier validates questions in copier.yml order, so the first broken rule wins.
-    """
-    for option in BOOLEAN_OPTIONS:
-        if option == "auth_api_keys" and not (answers.get("auth_clerk") or answers.get(option)):
-            return "at least one authentication method must be on"
+    """The message expected for a combination that must be refused, or None when it renders."""
+    if not (answers.get("auth_clerk") or answers.get("auth_api_keys")):
+        return "at least one authentication method must be on"
     return None
 
 
@@ -279,3 +276,15 @@ def run(
 
 if __name__ == "__main__":
     print(json.dumps(t1_groups()))
+
+
+def tool(name: str) -> str:
+    """A command-line tool of the test environment (hadolint, shellcheck, check-jsonschema)."""
+    path = Path(sys.executable).parent / name
+    assert path.exists(), f"{name} is missing: uv sync --group test"
+    return str(path)
+
+
+def make(project: Path, *args: str) -> str:
+    """`make ARGS` in a rendered project, as a user runs it; its standard output."""
+    return run(["make", *args], project, project_env(answer(project, "python_version"))).stdout

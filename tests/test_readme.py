@@ -8,18 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from pytest_copie.plugin import Copie
-
 from tests.documented import Makefile, make_commands, module_exists, python_modules
-from tests.helpers import all_boolean_combinations, rejection, rendered_project, variant_id
-
-VALID = [answers for answers in all_boolean_combinations() if rejection(answers) is None]
-
-
-@pytest.fixture(scope="module", params=VALID, ids=variant_id)
-def rendered(request: pytest.FixtureRequest, copie_session: Copie) -> Path:
-    return rendered_project(copie_session.copy(extra_answers=request.param))
 
 
 def readme_and_makefile(project: Path) -> tuple[str, Makefile]:

@@ -20,9 +20,8 @@ import pytest
 from copier.errors import UserMessageError
 from pytest_copie.plugin import Copie
 
-from tests.conftest import Renders
 from tests.helpers import all_boolean_combinations, answer, rejection, variant_id
-from tests.traces import compose_services, found, text_files
+from tests.traces import Renders, compose_services, found, text_files
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,8 @@ DISABLED_TRACES = {
         modules=("app.domains.api_keys", "app.api.routes.api_keys"),
         settings=("RATE_LIMIT_API_KEY_CREATE", "API_KEY_MAX_PER_USER"),
         readme_headings=("API keys",),
-        words=("api_key", "X-API-Key"),
+        # Phrases as well as identifiers: a docstring or comment may speak of a disabled option.
+        words=("api_key", "X-API-Key", "api key", "api-key"),
     ),
     "auth_clerk": Traces(
         paths=("**/*clerk*", "app/api/routes/webhooks", "tests/api/webhooks"),
@@ -58,7 +58,7 @@ DISABLED_TRACES = {
             "CLERK_WEBHOOK_SECRET",
         ),
         readme_headings=("Clerk",),
-        words=("clerk", "svix", "jwks", "jwt", "bearer"),
+        words=("clerk", "svix", "jwks", "jwt", "bearer", "session token"),
     ),
     "use_prefect": Traces(
         paths=("app/workers", "**/*prefect*", "tests/workers"),
@@ -73,11 +73,11 @@ DISABLED_TRACES = {
         modules=("logfire",),
         dependencies=("logfire",),
         settings=("LOGFIRE_TOKEN",),
-        words=("logfire",),
+        words=("logfire", "opentelemetry"),
     ),
     "use_github_actions": Traces(
         paths=(".github", "scripts", "tests/scripts/test_next_version.py"),
-        words=("next_version", "release candidate"),
+        words=("next_version", "release candidate", "github actions"),
     ),
 }
 

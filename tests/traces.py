@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from tests.documented import Makefile
 from tests.helpers import CHOICE_OPTIONS, answer, find_python, render, run, variant_id
 
 COMPOSE_FILE = re.compile(r"(docker-)?compose[\w.-]*\.ya?ml")
@@ -121,11 +122,7 @@ def settings(project: Path, texts: dict[str, str]) -> set[str]:
 
 
 def make_targets(texts: dict[str, str]) -> set[str]:
-    makefile = texts.get("Makefile", "")
-    targets = set(re.findall(r"^([A-Za-z0-9][\w.-]*)\s*:(?!=)", makefile, re.M))
-    for phony in re.findall(r"^\.PHONY\s*:(.*)$", makefile, re.M):
-        targets.update(phony.split())
-    return targets
+    return Makefile.parse(texts.get("Makefile", "")).targets
 
 
 def compose_services(project: Path) -> set[str] | None:

@@ -15,18 +15,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import answer, project_env, render
+from tests.helpers import answer, project_env, render, run
 
 DEFAULT_ANSWERS: dict[str, object] = {}
 
 
 def make(project: Path, env: dict[str, str], *args: str) -> str:
-    completed = subprocess.run(
-        ["make", *args], cwd=project, env=env, text=True, capture_output=True, check=False
-    )
-    if completed.returncode != 0:
-        sys.exit(f"make {' '.join(args)} failed:\n{completed.stdout}\n{completed.stderr}")
-    return completed.stdout
+    """`make ARGS` in the project; a failure ends the program with the command's output."""
+    try:
+        return run(["make", *args], project, env).stdout
+    except AssertionError as error:
+        sys.exit(f"{error}")
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """Recently authenticated callers, kept in memory so a busy client does not cost a database
-query (and, for session tokens, a signature check) on every request.
+query (and, for a signed token, a signature check) on every request.
 
 The bound, documented in the README: a change to a user or a credential (a revoked key, a
 changed role, a deleted user) takes effect at once in the process that made it through the

@@ -1,4 +1,5 @@
-"""Rate limits: per user on API-key creation, and an optional global limit per client.
+"""Rate limits: per user on the operations that create credentials, and an optional global
+limit per client.
 
 Counters live in memory by default (one process) or in Redis when `RATE_LIMIT_STORAGE_URL`
 says so (several processes or hosts share them). The limiter is created in the lifespan.
@@ -6,7 +7,7 @@ says so (several processes or hosts share them). The limiter is created in the l
 The limits fail open: when the store does not answer within `STORE_TIMEOUT_SECONDS` (Redis
 down or unreachable), the request goes through and a warning is logged, at most once every
 `OUTAGE_LOG_INTERVAL_SECONDS`. A rate-limit outage must not become an outage of the service;
-what limits the damage meanwhile stays in place (the cap on API keys per user, for one).
+what limits the damage meanwhile stays in place (per-user caps on what users create).
 The health probes are never limited (app/api/main.py serves them outside the limit).
 """
 

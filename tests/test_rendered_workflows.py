@@ -1,0 +1,122 @@
+"""T0: the GitHub workflows of a variant with `use_github_actions` match the workflow schema,
+their references resolve, their shell steps pass shellcheck, and releases come from
+scripts/next_version.py; without the option, there are none."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.helpers import answer, run, tool
+
+WORKFLOWS = {"ci.yml", "release.yml", "build-images.yml"}
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+
+
+def workflow_files(project: Path) -> list[Path]:
+    return sorted((project / ".github" / "workflows").glob("*.yml"))
+
+
+def test_workflows_match_the_github_schema(rendered: Path) -> None:
+    files = workflow_files(rendered)
+    if not answer(rendered, "use_github_actions"):
+        assert files == []
+        return
+    assert {path.name for path in files} == WORKFLOWS
+    for schema in ("vendor.github-workflows", "custom.github-workflows-require-timeout"):
+        run(
+            [tool("check-jsonschema"), "--builtin-schema", schema, *map(str, files)],
+            rendered,
+            os.environ,
+        )
+
+
+def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
+    on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    return {name: spec or {} for name, spec in (on or {}).items()}
+
+
+def expressions(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [found for value in node.values() for found in expressions(value)]
+    if isinstance(node, list):
+        return [found for value in node for found in expressions(value)]
+    return EXPRESSION.findall(node) if isinstance(node, str) else []
+
+
+def test_workflow_references_resolve(rendered: Path) -> None:
+    """What actionlint would catch: unknown jobs, step ids, outputs, inputs, matrix keys."""
+    workflows = {path.name: yaml.safe_load(path.read_text()) for path in workflow_files(rendered)}
+    for name, workflow in workflows.items():
+        on = triggers(workflow)
+        inputs = {
+            key for event in ("workflow_call", "workflow_dispatch")
+            for key in on.get(event, {}).get("inputs", {})
+        }  # fmt: skip
+        jobs = workflow["jobs"]
+        for job_name, job in jobs.items():
+            where = f"{name}: {job_name}"
+            needs = job.get("needs", [])
+            needs = [needs] if isinstance(needs, str) else needs
+            assert set(needs) <= set(jobs), where
+            step_ids = {step["id"] for step in job.get("steps", []) if "id" in step}
+            matrix = set(job.get("strategy", {}).get("matrix", {}))
+            for expression in expressions(job):
+                for step in re.findall(r"\bsteps\.([\w-]+)", expression):
+                    assert step in step_ids, f"{where}: unknown step {step}"
+                for need, output in re.findall(r"\bneeds\.([\w-]+)\.outputs\.([\w-]+)", expression):
+                    assert need in needs, where
+                    assert output in jobs[need].get("outputs", {}), where
+                for key in re.findall(r"\binputs\.([\w-]+)", expression):
+                    assert key in inputs, f"{where}: unknown input {key}"
+                for key in re.findall(r"\bmatrix\.([\w-]+)", expression):
+                    assert key in matrix, f"{where}: unknown matrix key {key}"
+            if str(job.get("uses", "")).startswith("./.github/workflows/"):
+                called = workflows[job["uses"].rsplit("/", 1)[1]]
+                declared = triggers(called)["workflow_call"].get("inputs", {})
+                given = set(job.get("with", {}))
+                required = {key for key, spec in declared.items() if spec.get("required")}
+                assert required <= given <= set(declared), where
+
+
+def test_workflow_shell_steps_pass_shellcheck(rendered: Path, tmp_path: Path) -> None:
+    scripts = []
+    for path in workflow_files(rendered):
+        for job_name, job in yaml.safe_load(path.read_text())["jobs"].items():
+            for index, step in enumerate(job.get("steps", [])):
+                if "run" not in step:
+                    continue
+                # As GitHub does, expressions are substituted before the shell sees the script.
+                body = EXPRESSION.sub(lambda found: "_" * len(found[0]), step["run"])
+                script = tmp_path / f"{path.stem}-{job_name}-{index}.sh"
+                script.write_text(f"#!/usr/bin/env bash\nset -e\n{body}")
+                scripts.append(str(script))
+    if not answer(rendered, "use_github_actions"):
+        assert scripts == []
+        return
+    assert scripts
+    run([tool("shellcheck"), "--shell=bash", *scripts], tmp_path, os.environ)
+
+
+def test_release_scheme_comes_from_next_version(rendered: Path) -> None:
+    if not answer(rendered, "use_github_actions"):
+        assert not (rendered / "scripts").exists()
+        return
+    release = yaml.safe_load((rendered / ".github" / "workflows" / "release.yml").read_text())
+    on = triggers(release)
+    assert on["push"] == {"branches": ["main"]}
+    assert on["workflow_dispatch"]["inputs"]["bump"]["options"] == ["patch", "minor", "major"]
+    runs = "\n".join(step.get("run", "") for step in release["jobs"]["version"]["steps"])
+    assert "python scripts/next_version.py --from-tags --bump" in runs
+    assert release["jobs"]["images"]["with"]["push"] is True
+    ci = yaml.safe_load((rendered / ".github" / "workflows" / "ci.yml").read_text())
+    assert ci["jobs"]["images"]["with"]["push"] is False
+    matrix = yaml.safe_load((rendered / ".github" / "workflows" / "build-images.yml").read_text())
+    targets = matrix["jobs"]["build"]["strategy"]["matrix"]["target"]
+    assert set(targets) == {"api", "migrations"} | (
+        {"worker"} if answer(rendered, "use_prefect") else set()
+    )
