@@ -8,6 +8,7 @@ so templates never repeat the derivation.
 from __future__ import annotations
 
 import datetime
+import json
 import re
 import subprocess
 import unicodedata
@@ -22,6 +23,11 @@ from jinja2.ext import Extension
 NO_AUTHENTICATION = (
     "auth_api_keys: at least one authentication method must be on (auth_clerk or auth_api_keys)."
 )
+# Each authentication option: its module in app/api/auth/, and its WWW-Authenticate challenge.
+AUTH_METHODS = {
+    "auth_api_keys": ("api_key", 'APIKey header="X-API-Key"'),
+    "auth_clerk": ("clerk_session", "Bearer"),
+}
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z0-9-]{2,}$")
 
@@ -44,6 +50,14 @@ def is_email(value: str) -> bool:
 
 def is_printable_name(value: str) -> bool:
     return 1 <= len(value) <= 60 and value.isprintable() and bool(value.strip())
+
+
+def py_string(value: str) -> str:
+    """`value` as a Python string literal, quoted as ruff formats it: double quotes, unless the
+    text holds double quotes and no single ones."""
+    if '"' in value and "'" not in value and "\\" not in value:
+        return f"'{value}'"
+    return json.dumps(value)
 
 
 def git_config(key: str) -> str:
@@ -70,6 +84,7 @@ class TemplateHelpers(Extension):
         environment.filters["is_slug"] = is_slug
         environment.filters["is_email"] = is_email
         environment.filters["is_printable_name"] = is_printable_name
+        environment.filters["py_string"] = py_string
         environment.globals["git_config"] = git_config
 
 
@@ -90,5 +105,10 @@ class DerivedNames(ContextHook):
         ):
             raise UserMessageError(NO_AUTHENTICATION)
         context["project_snake"] = slug.replace("-", "_")
+        # The credential modules of app/api/auth/, in the order they are tried.
+        methods = [option for option in ("auth_api_keys", "auth_clerk") if context.get(option)]
+        context["auth_modules"] = [AUTH_METHODS[option][0] for option in methods]
+        # What a 401 names in WWW-Authenticate: the schemes this service accepts.
+        context["authentication_challenges"] = [AUTH_METHODS[option][1] for option in methods]
         context["python_tag"] = "py" + str(context.get("python_version", "3.13")).replace(".", "")
         context["current_year"] = datetime.date.today().year

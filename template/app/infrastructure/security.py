@@ -17,8 +17,3 @@ def generate_token(prefix: str, *, nbytes: int = 32) -> str:
 def keyed_digest(secret: str, value: str) -> str:
     """HMAC-SHA256 of `value` under `secret`, hex encoded: what is stored instead of a token."""
     return hmac.new(secret.encode(), value.encode(), hashlib.sha256).hexdigest()
-
-
-def digests_match(left: str, right: str) -> bool:
-    """Constant-time comparison of two digests."""
-    return hmac.compare_digest(left, right)

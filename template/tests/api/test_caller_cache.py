@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.api.caller_cache import CallerCache
+from app.api.auth.caller_cache import CallerCache
 from app.domains.base.authorization import Role
 from app.domains.users.models import User
 from app.domains.users.schemas import UserRead, UserUpdate
@@ -36,7 +36,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr("app.api.caller_cache.time.monotonic", fake)
+    monkeypatch.setattr("app.api.auth.caller_cache.time.monotonic", fake)
     return fake
 
 

@@ -3,9 +3,9 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.api.dependencies import CallerCacheDep, CurrentUser, UserServiceDep
+from app.api.dependencies import AuthContext, CallerCacheDep, CurrentUser, SessionDep
 from app.api.exceptions import NotAuthenticated, problem_responses
 from app.api.pagination import ListQuery, sort_field
 from app.domains.base.exceptions import Conflict, NotFound, PermissionDenied
@@ -13,8 +13,16 @@ from app.domains.base.schemas import Page
 from app.domains.users.models import User
 from app.domains.users.repository import UserRepository
 from app.domains.users.schemas import UserCreate, UserFilters, UserRead, UserUpdate
+from app.domains.users.service import UserService
 
 router = APIRouter(tags=["users"])
+
+
+async def get_user_service(session: SessionDep, context: AuthContext) -> UserService:
+    return UserService.for_user(session, context)
+
+
+UserServiceDep = Annotated[UserService, Depends(get_user_service)]
 
 
 class UserListQuery(UserFilters, ListQuery):

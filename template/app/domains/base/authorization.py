@@ -61,14 +61,7 @@ class UserContext(AuthorizationContext):
 
 
 class SystemContext:
-    """The trusted actor of background jobs, webhooks and scripts; use through `SYSTEM`."""
-
-    _instance: "SystemContext | None" = None
-
-    def __new__(cls) -> "SystemContext":
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    """The trusted actor of background jobs, webhooks and scripts: the one instance is `SYSTEM`."""
 
     def __repr__(self) -> str:
         return "SYSTEM"

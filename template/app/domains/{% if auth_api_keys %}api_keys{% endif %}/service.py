@@ -120,13 +120,6 @@ class APIKeyService(Service[APIKey, APIKeyFilters, APIKeyRepository]):
         """Write `last_used_at` unless a use was recorded in the last interval (checked in SQL)."""
         return await self.repository.touch_unscoped(key_id, now or utc_now(), USE_RECORD_INTERVAL)
 
-    async def record_use(self, api_key: APIKey, *, now: datetime | None = None) -> bool:
-        """Write `last_used_at` if the last record is stale; True when a row was written."""
-        now = now or utc_now()
-        if not self.use_record_due(api_key, now=now):
-            return False
-        return await self.repository.touch_unscoped(api_key.id, now, USE_RECORD_INTERVAL)
-
     async def purge_stale(self, *, grace: timedelta, now: datetime | None = None) -> int:
         """Delete the keys revoked or expired more than `grace` ago; the number deleted."""
         if not self.is_system:

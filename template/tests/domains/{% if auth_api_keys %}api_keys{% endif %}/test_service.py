@@ -133,15 +133,14 @@ async def test_use_is_recorded_at_most_once_a_minute(session: AsyncSession, alic
     api_key = await APIKeyFactory.create(session, user_id=alice.id)
     system = APIKeyService.for_system(session)
     now = utc_now()
-    assert await system.record_use(api_key, now=now) is True
+    assert system.use_record_due(api_key, now=now)
+    assert await system.record_use_by_id(api_key.id, now=now) is True
     await session.refresh(api_key)
     assert api_key.last_used_at == now
-    assert await system.record_use(api_key, now=now + timedelta(seconds=30)) is False
+    assert not system.use_record_due(api_key, now=now + timedelta(seconds=30))
     # Even a stale in-memory copy cannot write twice within the minute: the UPDATE checks.
-    api_key.last_used_at = None
-    later = now + timedelta(seconds=30)
-    assert await system.repository.touch_unscoped(api_key.id, later, timedelta(minutes=1)) is False
-    assert await system.record_use(api_key, now=now + timedelta(seconds=61)) is True
+    assert await system.record_use_by_id(api_key.id, now=now + timedelta(seconds=30)) is False
+    assert await system.record_use_by_id(api_key.id, now=now + timedelta(seconds=61)) is True
 
 
 async def test_authentication_lookups_refuse_user_context(

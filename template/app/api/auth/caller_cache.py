@@ -10,11 +10,22 @@ cache off. Entries never outlive the credential's own expiry.
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from app.domains.users.models import User
 from app.domains.users.schemas import UserRead
+from app.infrastructure.logging import user_id_var
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """What a credential proved: its user, its id (to forget it on revocation), its expiry."""
+
+    user: User
+    credential_id: str
+    expires_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -69,6 +80,26 @@ class CallerCache:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
         return entry
+
+    async def caller(
+        self, fingerprint: str, authenticate: Callable[[], Awaitable[Authenticated]]
+    ) -> tuple[UserRead, CachedCaller | None, bool]:
+        """The caller of a credential: remembered, else `authenticate()`d and remembered.
+
+        Every credential goes through here: fingerprint, cache, verification, the user as
+        `UserRead`, the cache again. Returns the caller, its cache entry (None when the cache is
+        off) and whether it came from the cache.
+        """
+        if (cached := self.get(fingerprint)) is not None:
+            user_id_var.set(str(cached.user.id))
+            return cached.user, cached, True
+        proof = await authenticate()
+        caller = UserRead.model_validate(proof.user)
+        entry = self.put(
+            fingerprint, caller, credential_id=proof.credential_id, expires_at=proof.expires_at
+        )
+        user_id_var.set(str(caller.id))
+        return caller, entry, False
 
     def forget_user(self, user_id: uuid.UUID) -> None:
         """Drop every entry of a user (after a change to their role, e-mail or account)."""
