@@ -121,6 +121,29 @@ def seed(project: Path, env: dict[str, str], database: Database, clerk: bool) ->
     rows(project, env, database, owner=database.admin["id"])
 
 
+def project_with_a_domain(
+    revisions: Revisions, ref: str, answers: dict[str, Any], directory: Path
+) -> tuple[Path, dict[str, str]]:
+    """A project rendered at `ref` and installed, with an invoice domain added by its team."""
+    project = render_at(revisions, ref, answers, directory / "service")
+    env = project_env(answer(project, "python_version"))
+    env.pop("TEST_DATABASE_URL", None)
+    run(["make", "install"], project, env)
+    run(["make", "new-domain", "NAME=invoice"], project, env)
+    return project, env
+
+
+def seeded(
+    project: Path, env: dict[str, str], found: list[Database], *, clerk: bool
+) -> dict[str, dict[str, int]]:
+    """Each database migrated and given rows, then committed; its row counts by database."""
+    for database in found:
+        seed(project, env, database, clerk=clerk)
+    counted = {database.name: rows(project, env, database) for database in found}
+    commit_all(project, "feat: invoices")
+    return counted
+
+
 def answers_turning(option: str, on: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """Answers before and after turning `option` on (or off); both valid."""
     before = {**boolean_defaults(), **QUIET, option: not on}
@@ -182,16 +205,9 @@ def test_an_answer_change_migrates_the_database_and_keeps_its_rows(
     before, after = answers_turning(option, on)
     ref = {"release": revisions.old, "first-release": revisions.first}.get(origin, revisions.new)
     assert ref is not None
-    project = render_at(revisions, ref, before, tmp_path / "service")
-    env = project_env(answer(project, "python_version"))
-    env.pop("TEST_DATABASE_URL", None)
-    run(["make", "install"], project, env)
-    run(["make", "new-domain", "NAME=invoice"], project, env)
+    project, env = project_with_a_domain(revisions, ref, before, tmp_path)
     with databases(tmp_path) as found:
-        for database in found:
-            seed(project, env, database, clerk=before["auth_clerk"])
-        counted = {database.name: rows(project, env, database) for database in found}
-        commit_all(project, "feat: invoices")
+        counted = seeded(project, env, found, clerk=before["auth_clerk"])
         history = revision_files(project)
 
         printed = copier_update(project, env, revisions.new, {option: on})
@@ -263,16 +279,9 @@ def release_adding_a_column(revisions: Revisions) -> str:
 def test_a_release_that_changes_a_model_reaches_a_project_with_revisions_of_its_own(
     revisions: Revisions, tmp_path: Path
 ) -> None:
-    project = render_at(revisions, revisions.new, QUIET, tmp_path / "service")
-    env = project_env(answer(project, "python_version"))
-    env.pop("TEST_DATABASE_URL", None)
-    run(["make", "install"], project, env)
-    run(["make", "new-domain", "NAME=invoice"], project, env)
+    project, env = project_with_a_domain(revisions, revisions.new, QUIET, tmp_path)
     with databases(tmp_path) as found:
-        for database in found:
-            seed(project, env, database, clerk=bool(answer(project, "auth_clerk")))
-        counted = {database.name: rows(project, env, database) for database in found}
-        commit_all(project, "feat: invoices")
+        counted = seeded(project, env, found, clerk=bool(answer(project, "auth_clerk")))
         history = revision_files(project)
         team_heads = heads(filter(None, (parse(n, t.decode()) for n, t in history.items())))
 
