@@ -1,15 +1,22 @@
 """Benchmarks of the rendered default service against a bare FastAPI app, in one run.
 
-Renders the default service into build/bench, serves it with one uvicorn worker on a temporary
-PostgreSQL database, serves bench/bare_app.py the same way, and loads both with wrk at a fixed
-concurrency and duration. It reports requests per second of `GET /api/v1/me` (with an API key)
-and `GET /api/v1/health/live` as ratios to the bare app, the rendered test suite's wall time per
-test on SQLite and PostgreSQL, and the time from `copier copy` to green tests with a warm uv
-cache. Results go to bench/results/ as JSON.
+Renders the default service into build/bench, times its test suite (SQLite and PostgreSQL) and
+`copier copy` to green tests, then serves, each with one uvicorn worker on one temporary
+PostgreSQL database:
+
+- the service as shipped (`ENVIRONMENT=production`: JSON logs at INFO, the access log on);
+- the same with the caller cache off (`AUTH_CACHE_SECONDS=0`): every request asks the database;
+- the same with quiet logging (`LOG_LEVEL=WARNING`, `ACCESS_LOG=false`);
+- bench/bare_app.py, a bare FastAPI app, as the baseline.
+
+wrk loads each endpoint in interleaved rounds (so a slow moment of the machine affects them
+alike); the medians are reported as ratios to the bare app, with their p99 latency, the cost of
+the shipped logging, the resident memory of the shipped service after the load, and its cold
+start (launch to the first 200 of /api/v1/health/live). Results go to bench/results/ as JSON,
+and the documentation's benchmark page shows the newest.
 
 `--compare use_logfire=true` also renders the service with those answers, serves it next to the
-first on the same database, and reports each endpoint of it as a ratio to the default service,
-measured in the same interleaved rounds (results/compare-<answers>-<timestamp>.json).
+shipped one and reports its endpoints as ratios to it (results/compare-<answers>-<stamp>.json).
 
 Run through `nox -s bench` with BENCH_DATABASE_URL or TEST_DATABASE_URL naming a PostgreSQL
 server (the role needs CREATEDB).
@@ -30,9 +37,12 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.helpers import TEMPLATE_ROOT, answer, project_env, render, run
 from tests.service import free_port, temporary_database
@@ -42,7 +52,7 @@ RESULTS_DIR = TEMPLATE_ROOT / "bench" / "results"
 # The default service: every question at its default (`--compare` overrides some).
 DEFAULT_ANSWERS: dict[str, object] = {}
 # Production refuses to start without Clerk's settings when Clerk is on. These name no real
-# instance: the benchmark authenticates with an API key, so no signing key is ever fetched.
+# instance: the benchmark authenticates with API keys, so no signing key is ever fetched.
 CLERK_SETTINGS = {
     "CLERK_ISSUER": "https://bench.clerk.accounts.dev",
     "CLERK_AUTHORIZED_PARTIES": "https://app.example.com",
@@ -51,6 +61,49 @@ CLERK_SETTINGS = {
 }
 HEALTH_PROBE = "/api/v1/health/live"
 SECRET_KEY = "benchmark-secret-key-0123456789-abcdefghijkl"  # noqa: S105 (a throwaway database)
+PAGE_SIZE = 20
+# The same flags as the api image (tests/test_images.py holds the two equal to `make serve`).
+UVICORN = ["-m", "uvicorn", "--host", "127.0.0.1", "--no-access-log", "--no-server-header"]
+
+# What each endpoint should reach, as a ratio to the bare app; and the other limits.
+TARGETS = {"health_live": 0.85, "me_cached": 0.3, "me_uncached": 0.12, "users_page": 0.07}
+LIMITS = {
+    "cached_p99_over_health_p99": 3.0,
+    "logging_cost": 0.05,
+    "cold_start_seconds": 2.0,
+    "rss_mb_after_load": 100.0,
+    "suite_sqlite_seconds": 8.0,
+    "suite_postgresql_seconds": 10.0,
+    "copy_to_green_seconds": 20.0,
+}
+LABELS = {
+    "bare": "bare FastAPI `GET /hello`",
+    "health_live": "`GET /api/v1/health/live`",
+    "me_cached": "`GET /api/v1/me`, API key, caller cached",
+    "me_uncached": "`GET /api/v1/me`, API key, `AUTH_CACHE_SECONDS=0`",
+    "users_page": f"`GET /api/v1/users?size={PAGE_SIZE}` (a page and its total)",
+    "me_cached_quiet": "`GET /api/v1/me`, cached, quiet logging",
+}
+
+# Run in the project with DATABASE_URL: add users until there are `argv[1]`.
+ADD_USERS = """
+import asyncio, sys
+import sqlalchemy as sa
+from app.infrastructure.config import get_settings
+from app.infrastructure.database import create_engine
+from app.models import User
+
+async def main(wanted):
+    engine = create_engine(get_settings().database_url)
+    async with engine.begin() as connection:
+        have = (await connection.execute(sa.select(sa.func.count()).select_from(User))).scalar()
+        rows = [{"email": f"user{n}@example.com", "role": "standard"} for n in range(wanted - have)]
+        if rows:
+            await connection.execute(sa.insert(User), rows)
+    await engine.dispose()
+
+asyncio.run(main(int(sys.argv[1])))
+"""
 
 
 def log(message: str) -> None:
@@ -75,30 +128,80 @@ def server_url() -> str:
     return url
 
 
-@contextlib.contextmanager
-def serve(
-    command: list[str], cwd: Path, env: dict[str, str], port: int, probe: str
-) -> Iterator[None]:
-    log_file = (BENCH_DIR / f"server-{port}.log").open("w")
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-    )
+def make(project: Path, env: dict[str, str], *args: str) -> str:
+    """`make ARGS` in the project; a failure ends the program with the command's output."""
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(f"http://127.0.0.1:{port}{probe}", timeout=2),
-            ):
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"bench: the server did not start; see {log_file.name}")
-            time.sleep(0.2)
-        yield
+        return run(["make", *args], project, env).stdout
+    except AssertionError as error:
+        sys.exit(f"bench: {error}")
+
+
+def answered(url: str, timeout: float = 2) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+@dataclass
+class Server:
+    """One uvicorn worker of a project's environment, serving `app` on a free port."""
+
+    name: str
+    project: Path
+    env: dict[str, str]
+    app: str = "app.api.main:app"
+    extra: list[str] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, probe: str) -> float:
+        """Launch it and wait for `probe` to answer 200; the seconds that took."""
+        python = str(self.project / ".venv" / "bin" / "python")
+        command = [python, *UVICORN, "--port", str(self.port), *self.extra, self.app]
+        output = (BENCH_DIR / f"server-{self.name}-{self.port}.log").open("w")
+        started = time.perf_counter()
+        self.process = subprocess.Popen(
+            command,
+            cwd=self.project,
+            env=self.env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        while not answered(self.base + probe, timeout=1):
+            if self.process.poll() is not None or time.perf_counter() - started > 60:
+                sys.exit(f"bench: {self.name} did not start; see {output.name}")
+            time.sleep(0.01)
+        return time.perf_counter() - started
+
+    def rss_mb(self) -> float:
+        if self.process is None:
+            return float("nan")
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        return round(int(found.group(1)) / 1024, 1) if found else float("nan")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def serving(servers: list[Server], probes: dict[str, str]) -> Iterator[list[Server]]:
+    try:
+        for server in servers:
+            server.start(probes.get(server.name, HEALTH_PROBE))
+        yield servers
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-        log_file.close()
+        for server in servers:
+            server.stop()
 
 
 def wrk(
@@ -124,14 +227,6 @@ def to_ms(match: re.Match[str] | None) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def make(project: Path, env: dict[str, str], *args: str) -> str:
-    """`make ARGS` in the project; a failure ends the program with the command's output."""
-    try:
-        return run(["make", *args], project, env).stdout
-    except AssertionError as error:
-        sys.exit(f"bench: {error}")
-
-
 def suite_timing(project: Path, env: dict[str, str]) -> dict[str, float]:
     started = time.perf_counter()
     output = make(project, env, "test")
@@ -154,45 +249,7 @@ def parse_answer(text: str) -> tuple[str, object]:
     return name, True if lowered == "true" else False if lowered == "false" else value
 
 
-def report_comparison(
-    compare: dict[str, object],
-    median: dict[str, float],
-    runs: dict[str, list[dict[str, float]]],
-    commit: str,
-) -> None:
-    """The variant's endpoints as ratios to the default service's, from the same rounds."""
-    ratios = {
-        name: round(median[f"variant_{name}"] / median[name], 3)
-        for name in ("health_live", "me_api_key")
-    }
-    report = {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": commit,
-        "machine": {"cpus": os.cpu_count(), "load_average_before": os.getloadavg()},
-        "answers": compare,
-        "requests_per_second_median": {name: round(value, 1) for name, value in median.items()},
-        "runs": runs,
-        "variant_to_default": ratios,
-    }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    label = "-".join(f"{name}={value}".lower() for name, value in compare.items())
-    path = RESULTS_DIR / f"compare-{label}-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print()
-    print(f"{'endpoint':<24}{'default req/s':>16}{'variant req/s':>16}{'ratio':>8}")
-    for name, label_text in (
-        ("health_live", "GET /api/v1/health/live"),
-        ("me_api_key", "GET /api/v1/me (key)"),
-    ):
-        print(
-            f"{label_text:<24}{median[name]:>16.0f}{median[f'variant_{name}']:>16.0f}"
-            f"{ratios[name]:>8.3f}"
-        )
-    print(f"written: {path}")
-
-
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
     parser.add_argument("--connections", type=int, default=32)
@@ -208,116 +265,147 @@ def main() -> None:
     parser.add_argument(
         "--no-suite", action="store_true", help="skip timing the rendered test suite"
     )
-    args = parser.parse_args()
-    compare = dict(args.compare)
+    return parser.parse_args()
 
-    wrk_binary = ensure_wrk()
-    database_server = server_url()
-    if BENCH_DIR.exists():
-        shutil.rmtree(BENCH_DIR)
-    BENCH_DIR.mkdir(parents=True)
 
+def render_and_time(no_suite: bool) -> tuple[Path, dict[str, str], dict[str, Any]]:
+    """The default service, installed; its suite timings and copy-to-green time."""
     log("timing copier copy -> green tests (warm uv cache)")
     started = time.perf_counter()
     project = render(BENCH_DIR / "service", DEFAULT_ANSWERS)
     env = project_env(answer(project, "python_version"))
     env.pop("TEST_DATABASE_URL", None)
     make(project, env, "install")
-    suites: dict[str, dict[str, float]] = {}
-    copy_to_green = None
-    if not args.no_suite:
-        suites["sqlite"] = suite_timing(project, env)
-        copy_to_green = round(time.perf_counter() - started, 2)
+    timings: dict[str, Any] = {"suite": {}, "copy_to_green_seconds": None}
+    if not no_suite:
+        timings["suite"]["sqlite"] = suite_timing(project, env)
+        timings["copy_to_green_seconds"] = round(time.perf_counter() - started, 2)
         log("timing the suite on PostgreSQL")
-        suites["postgresql"] = suite_timing(project, {**env, "TEST_DATABASE_URL": database_server})
-    variant = None
-    if compare:
-        log(f"rendering the variant {compare}")
-        variant = render(BENCH_DIR / "variant", {**DEFAULT_ANSWERS, **compare})
-        make(variant, env, "install")
+        with_postgres = {**env, "TEST_DATABASE_URL": server_url()}
+        timings["suite"]["postgresql"] = suite_timing(project, with_postgres)
+    return project, env, timings
 
-    with temporary_database(database_server, "bench") as database_url:
-        service_env = {
+
+def seed(project: Path, env: dict[str, str]) -> str:
+    """Migrate the database, create an admin (whose API key is returned) and enough users to
+    fill a page."""
+    make(project, env, "migrate")
+    admin = make(project, env, "create-user", "EMAIL=bench@example.com", "ROLE=admin")
+    run(["uv", "run", "python", "-c", ADD_USERS, str(PAGE_SIZE + 10)], project, env)
+    return json.loads(admin.splitlines()[-1])["api_key"]
+
+
+def cold_start(project: Path, env: dict[str, str], app: str, extra: list[str]) -> float:
+    """Median of three launches to the first 200 of the probe."""
+    probe = HEALTH_PROBE if app.startswith("app.") else "/hello"
+    times = []
+    for _ in range(3):
+        server = Server("cold", project, env, app=app, extra=extra)
+        try:
+            times.append(server.start(probe))
+        finally:
+            server.stop()
+    return round(statistics.median(times), 2)
+
+
+def load(
+    binary: str,
+    targets: dict[str, tuple[str, dict[str, str]]],
+    args: argparse.Namespace,
+) -> dict[str, list[dict[str, float]]]:
+    for url, headers in targets.values():
+        wrk(binary, url, 2, args.connections, headers)  # warm-up
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+    for round_number in range(1, args.rounds + 1):
+        for name, (url, headers) in targets.items():
+            result = wrk(binary, url, args.seconds, args.connections, headers)
+            runs[name].append(result)
+            log(
+                f"round {round_number} {name}: {result['rps']:.0f} req/s, p99 {result['p99_ms']} ms"
+            )
+    return runs
+
+
+def medians(runs: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
+    return {
+        name: {
+            "rps": round(statistics.median(run["rps"] for run in results), 1),
+            "p99_ms": round(statistics.median(run["p99_ms"] for run in results), 2),
+        }
+        for name, results in runs.items()
+    }
+
+
+def measure_service(
+    project: Path, env: dict[str, str], args: argparse.Namespace, binary: str
+) -> dict[str, Any]:
+    with temporary_database(server_url(), "bench") as database_url:
+        shipped = {
             **env,
             "ENVIRONMENT": "production",
             "SECRET_KEY": SECRET_KEY,
             "DATABASE_URL": database_url,
             **CLERK_SETTINGS,
         }
-        make(project, service_env, "migrate")
-        user = json.loads(
-            make(
-                project, service_env, "create-user", "EMAIL=bench@example.com", "ROLE=admin"
-            ).splitlines()[-1]
-        )
-        app_port, bare_port, variant_port = free_port(), free_port(), free_port()
-        uvicorn = ["uv", "run", "uvicorn", "--workers", "1", "--host", "127.0.0.1"]
-        app_command = [*uvicorn, "--port", str(app_port), "app.api.main:app"]
-        variant_command = [*uvicorn, "--port", str(variant_port), "app.api.main:app"]
-        bare_command = [
-            *uvicorn,
-            "--port",
-            str(bare_port),
-            "--no-access-log",
-            "--app-dir",
-            str(TEMPLATE_ROOT / "bench"),
-            "bare_app:app",
+        key = seed(project, shipped)
+        servers = [
+            Server("shipped", project, shipped),
+            Server("uncached", project, {**shipped, "AUTH_CACHE_SECONDS": "0"}),
+            Server("quiet", project, {**shipped, "LOG_LEVEL": "WARNING", "ACCESS_LOG": "false"}),
+            Server("bare", project, shipped, app="bare_app:app", extra=bare_app_dir()),
         ]
-        targets = {
-            "bare": (f"http://127.0.0.1:{bare_port}/hello", {}),
-            "health_live": (f"http://127.0.0.1:{app_port}/api/v1/health/live", {}),
-            "me_api_key": (
-                f"http://127.0.0.1:{app_port}/api/v1/me",
-                {"X-API-Key": user["api_key"]},
-            ),
+        by_name = {server.name: server for server in servers}
+        with serving(servers, {"bare": "/hello"}):
+            auth = {"X-API-Key": key}
+            targets = {
+                "bare": (by_name["bare"].base + "/hello", {}),
+                "health_live": (by_name["shipped"].base + HEALTH_PROBE, {}),
+                "me_cached": (by_name["shipped"].base + "/api/v1/me", auth),
+                "me_uncached": (by_name["uncached"].base + "/api/v1/me", auth),
+                "users_page": (by_name["shipped"].base + f"/api/v1/users?size={PAGE_SIZE}", auth),
+                "me_cached_quiet": (by_name["quiet"].base + "/api/v1/me", auth),
+            }
+            runs = load(binary, targets, args)
+            rss = by_name["shipped"].rss_mb()
+        log("timing cold starts")
+        starts = {
+            "service": cold_start(project, shipped, "app.api.main:app", []),
+            "bare": cold_start(project, shipped, "bare_app:app", bare_app_dir()),
         }
-        if variant is not None:
-            targets["variant_health_live"] = (
-                f"http://127.0.0.1:{variant_port}/api/v1/health/live",
-                {},
-            )
-            targets["variant_me_api_key"] = (
-                f"http://127.0.0.1:{variant_port}/api/v1/me",
-                {"X-API-Key": user["api_key"]},
-            )
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
-        with contextlib.ExitStack() as servers:
-            servers.enter_context(
-                serve(app_command, project, service_env, app_port, "/api/v1/health/live")
-            )
-            servers.enter_context(serve(bare_command, project, service_env, bare_port, "/hello"))
-            if variant is not None:
-                servers.enter_context(
-                    serve(variant_command, variant, service_env, variant_port, HEALTH_PROBE)
-                )
-            for url, headers in targets.values():
-                wrk(wrk_binary, url, 2, args.connections, headers)  # warm-up
-            for round_number in range(1, args.rounds + 1):
-                for name, (url, headers) in targets.items():
-                    result = wrk(wrk_binary, url, args.seconds, args.connections, headers)
-                    runs[name].append(result)
-                    log(f"round {round_number} {name}: {result['rps']:.0f} req/s")
+    return {"runs": runs, "rss_mb_after_load": rss, "cold_start_seconds": starts}
 
-    median = {
-        name: statistics.median(run["rps"] for run in results) for name, results in runs.items()
+
+def bare_app_dir() -> list[str]:
+    return ["--app-dir", str(TEMPLATE_ROOT / "bench")]
+
+
+def report(timings: dict[str, Any], measured: dict[str, Any], args: argparse.Namespace) -> None:
+    endpoints = medians(measured["runs"])
+    bare = endpoints["bare"]["rps"]
+    ratios = {name: round(endpoints[name]["rps"] / bare, 3) for name in TARGETS}
+    suite = timings["suite"]
+    figures = {
+        "cached_p99_over_health_p99": round(
+            endpoints["me_cached"]["p99_ms"] / endpoints["health_live"]["p99_ms"], 2
+        ),
+        "logging_cost": round(
+            1 - endpoints["me_cached"]["rps"] / endpoints["me_cached_quiet"]["rps"], 3
+        ),
+        "cold_start_seconds": measured["cold_start_seconds"]["service"],
+        "rss_mb_after_load": measured["rss_mb_after_load"],
+        "suite_sqlite_seconds": suite.get("sqlite", {}).get("pytest_seconds"),
+        "suite_postgresql_seconds": suite.get("postgresql", {}).get("pytest_seconds"),
+        "copy_to_green_seconds": timings["copy_to_green_seconds"],
     }
-    ratios = {
-        "me_api_key": round(median["me_api_key"] / median["bare"], 3),
-        "health_live": round(median["health_live"] / median["bare"], 3),
-    }
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=TEMPLATE_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    if variant is not None:
-        report_comparison(compare, median, runs, commit)
-        return
-    report = {
+    results = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": commit,
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=TEMPLATE_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip(),
         "machine": {"cpus": os.cpu_count(), "load_average_before": os.getloadavg()},
         "wrk": {
             "seconds": args.seconds,
@@ -325,34 +413,95 @@ def main() -> None:
             "threads": 1,
             "rounds": args.rounds,
         },
-        "requests_per_second_median": {name: round(value, 1) for name, value in median.items()},
-        "runs": runs,
+        "endpoints": endpoints,
         "ratios_to_bare": ratios,
-        "targets": {"me_api_key": 0.12, "health_live": 0.6},
-        "suite": suites,
-        "copy_to_green_seconds": copy_to_green,
+        "targets": TARGETS,
+        "figures": figures,
+        "limits": LIMITS,
+        "cold_start_seconds": measured["cold_start_seconds"],
+        "suite": suite,
+        "runs": measured["runs"],
     }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     for path in (RESULTS_DIR / f"{stamp}.json", RESULTS_DIR / "latest.json"):
-        path.write_text(json.dumps(report, indent=2) + "\n")
-
-    print()
-    print(f"{'endpoint':<24}{'req/s (median)':>16}{'ratio to bare':>16}{'target':>10}")
-    print(f"{'bare FastAPI /hello':<24}{median['bare']:>16.0f}{1:>16.3f}{'':>10}")
-    for name, label, target in (
-        ("health_live", "GET /api/v1/health/live", ">= 0.6"),
-        ("me_api_key", "GET /api/v1/me (key)", ">= 0.12"),
-    ):
-        print(f"{label:<24}{median[name]:>16.0f}{ratios[name]:>16.3f}{target:>10}")
-    if suites:
-        sqlite_suite, pg_suite = suites["sqlite"], suites["postgresql"]
-        print(
-            f"\nsuite: SQLite {sqlite_suite['tests']} tests in {sqlite_suite['pytest_seconds']} s "
-            f"({sqlite_suite['ms_per_test']} ms/test); PostgreSQL {pg_suite['pytest_seconds']} s "
-            f"({pg_suite['ms_per_test']} ms/test); copier copy to green: {copy_to_green} s"
-        )
+        path.write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
     print(f"written: {RESULTS_DIR / 'latest.json'}")
+
+
+def print_table(results: dict[str, Any]) -> None:
+    endpoints, ratios = results["endpoints"], results["ratios_to_bare"]
+    print(f"\n{'endpoint':<58}{'req/s':>9}{'p99 ms':>9}{'ratio':>8}{'target':>9}")
+    for name, label in LABELS.items():
+        target = f">= {TARGETS[name]}" if name in TARGETS else ""
+        ratio = f"{ratios[name]:.3f}" if name in ratios else ""
+        row = endpoints[name]
+        print(f"{label:<58}{row['rps']:>9.0f}{row['p99_ms']:>9.1f}{ratio:>8}{target:>9}")
+    print()
+    for name, value in results["figures"].items():
+        print(f"{name:<58}{value!s:>9}  (limit {results['limits'][name]})")
+
+
+def compare_variant(
+    compare: dict[str, object], project: Path, env: dict[str, str], args: argparse.Namespace
+) -> None:
+    """Serve the variant next to the shipped service; its endpoints as ratios to it."""
+    log(f"rendering the variant {compare}")
+    variant = render(BENCH_DIR / "variant", {**DEFAULT_ANSWERS, **compare})
+    make(variant, env, "install")
+    binary = ensure_wrk()
+    with temporary_database(server_url(), "bench") as database_url:
+        shipped = {
+            **env,
+            "ENVIRONMENT": "production",
+            "SECRET_KEY": SECRET_KEY,
+            "DATABASE_URL": database_url,
+            **CLERK_SETTINGS,
+        }
+        key = seed(project, shipped)
+        servers = [Server("default", project, shipped), Server("variant", variant, shipped)]
+        with serving(servers, {}):
+            targets = {}
+            for server in servers:
+                prefix = "" if server.name == "default" else "variant_"
+                targets[prefix + "health_live"] = (server.base + HEALTH_PROBE, {})
+                targets[prefix + "me_api_key"] = (server.base + "/api/v1/me", {"X-API-Key": key})
+            runs = load(binary, targets, args)
+    median = {name: values["rps"] for name, values in medians(runs).items()}
+    ratios = {
+        name: round(median[f"variant_{name}"] / median[name], 3)
+        for name in ("health_live", "me_api_key")
+    }
+    results = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "load_average_before": os.getloadavg()},
+        "answers": compare,
+        "requests_per_second_median": median,
+        "runs": runs,
+        "variant_to_default": ratios,
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    label = "-".join(f"{name}={value}".lower() for name, value in compare.items())
+    path = RESULTS_DIR / f"compare-{label}-{stamp}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(ratios, indent=2))
+    print(f"written: {path}")
+
+
+def main() -> None:
+    args = arguments()
+    binary = ensure_wrk()
+    server_url()
+    if BENCH_DIR.exists():
+        shutil.rmtree(BENCH_DIR)
+    BENCH_DIR.mkdir(parents=True)
+    project, env, timings = render_and_time(args.no_suite or bool(args.compare))
+    if args.compare:
+        compare_variant(dict(args.compare), project, env, args)
+        return
+    report(timings, measure_service(project, env, args, binary), args)
 
 
 if __name__ == "__main__":

@@ -141,8 +141,11 @@ def test_the_benchmark_tables_are_the_recorded_results(tmp_path: Path) -> None:
     markdown = (DOCS / "benchmarks.md").read_text()
     results = json.loads(RESULTS.read_text())
     page = docs_hooks.render_benchmarks_page(markdown, RESULTS)
-    for name, rps in results["requests_per_second_median"].items():
-        assert f"{rps:,.0f}" in page, name
+    for name, row in results["endpoints"].items():
+        assert f"| {row['rps']:,.0f} | {row['p99_ms']:.1f} |" in page, name
+    for name, ratio in results["ratios_to_bare"].items():
+        assert f"| {ratio:.3f} | ≥ {results['targets'][name]} |" in page, name
+    assert f"{results['figures']['cold_start_seconds']:g} s" in page
     for suite in results["suite"].values():
         assert f"| {suite['tests']} | {suite['pytest_seconds']:.2f} |" in page
     assert results["commit"] in page

@@ -5,6 +5,7 @@ request, a script, a background job) own the transaction through `unit_of_work`;
 repositories only flush.
 """
 
+import time
 from collections.abc import AsyncGenerator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -20,6 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 # concurrent writers queue on `busy_timeout` instead of failing to upgrade a read lock.
 SQLITE_WRITE_TRANSACTION = {"sqlite_begin": "BEGIN IMMEDIATE"}
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# A pooled PostgreSQL connection idle for longer than this is pinged before it is used.
+IDLE_PING_SECONDS = 30.0
+# Connections one process keeps open to PostgreSQL (DATABASE_POOL_SIZE).
+DEFAULT_POOL_SIZE = 10
 
 
 @dataclass(frozen=True)
@@ -39,8 +45,18 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, echo: bool = False, timeouts: Timeouts = Timeouts()) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    timeouts: Timeouts = Timeouts(),
+    pool_size: int = DEFAULT_POOL_SIZE,
+) -> AsyncEngine:
     """An async engine with the per-backend settings the application relies on.
+
+    On PostgreSQL the pool holds `pool_size` connections and no more: a request that finds
+    them all busy waits up to `timeouts.pool` for one, rather than opening a connection that
+    would be closed again as soon as it is returned (under load, a new connection per request).
 
     `create_async_engine` is looked up when called, not imported, so that tracing libraries
     that wrap it see every engine.
@@ -52,13 +68,16 @@ def create_engine(url: str, *, echo: bool = False, timeouts: Timeouts = Timeouts
         connect_args: dict[str, Any] = {"timeout": timeouts.connect}
         if timeouts.statement is not None:
             connect_args["command_timeout"] = timeouts.statement
-        return create_async_engine(
+        engine = create_async_engine(
             url,
             echo=echo,
-            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=0,
             pool_timeout=timeouts.pool,
             connect_args=connect_args,
         )
+        replace_dead_connections(engine)
+        return engine
 
     database = make_url(url).database
     if database and database != ":memory:":
@@ -67,6 +86,37 @@ def create_engine(url: str, *, echo: bool = False, timeouts: Timeouts = Timeouts
     engine = create_async_engine(url, echo=echo, pool_timeout=timeouts.pool)
     _configure_sqlite(engine)
     return engine
+
+
+def replace_dead_connections(
+    engine: AsyncEngine, *, idle_ping_seconds: float = IDLE_PING_SECONDS
+) -> None:
+    """Never hand out a pooled connection the server has dropped, at the least cost per request.
+
+    A connection the server closed (a restart, `pg_terminate_backend`, an idle timeout) is
+    known to the driver at once, so checking it costs no round trip; one idle for longer than
+    `idle_ping_seconds` may have been cut silently on the way (a firewall, a NAT) and is pinged
+    first. Either way the pool replaces it with a new connection before the request sees it.
+    SQLAlchemy's `pool_pre_ping` would instead cost every checkout a round trip (three
+    statements on asyncpg). A connection that dies while in use fails its statement, and the
+    pool then replaces every connection opened before the failure.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        is_closed = getattr(dbapi_connection.driver_connection, "is_closed", None)
+        if is_closed is not None and is_closed():
+            raise DisconnectionError("the server closed this pooled connection")
+        idle_since = record.info.get("idle_since")
+        if idle_since is not None and time.monotonic() - idle_since > idle_ping_seconds:
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+            except Exception as error:
+                raise DisconnectionError("a pooled connection did not answer a ping") from error
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -136,16 +186,36 @@ class Database:
     ) -> None:
         self.engine = engine
         self.sessionmaker = sessionmaker or create_sessionmaker(engine)
+        self._readers = self.sessionmaker
+        if sessionmaker is None and engine.dialect.name != "sqlite":
+            # PostgreSQL runs a lone statement as its own transaction: no BEGIN and COMMIT.
+            autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._readers = create_sessionmaker(autocommit)
         self._owns_engine = owns_engine
 
     @classmethod
     def from_url(
-        cls, url: str, *, echo: bool = False, timeouts: Timeouts = Timeouts()
+        cls,
+        url: str,
+        *,
+        echo: bool = False,
+        timeouts: Timeouts = Timeouts(),
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> "Database":
-        return cls(create_engine(url, echo=echo, timeouts=timeouts))
+        return cls(create_engine(url, echo=echo, timeouts=timeouts, pool_size=pool_size))
 
     def unit_of_work(self, *, write: bool = False) -> AbstractAsyncContextManager[AsyncSession]:
         return unit_of_work(self.sessionmaker, write=write)
+
+    def lookup(self) -> AsyncSession:
+        """A session for one read outside any unit of work, such as finding the caller of a
+        credential (`async with database.lookup() as session:`).
+
+        For reads only: on PostgreSQL each statement runs as its own transaction, without a
+        BEGIN and a COMMIT around it (one round trip instead of three), so a write would be
+        committed at once. A single statement sees one consistent snapshot either way.
+        """
+        return self._readers()
 
     async def dispose(self) -> None:
         if self._owns_engine:

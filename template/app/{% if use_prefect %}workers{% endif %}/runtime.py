@@ -32,7 +32,10 @@ def open_database() -> Database:
     """The database tasks work on, from the settings (tests replace this function)."""
     settings = get_settings()
     return Database.from_url(
-        settings.database_url, echo=settings.database_echo, timeouts=settings.database_timeouts
+        settings.database_url,
+        echo=settings.database_echo,
+        timeouts=settings.database_timeouts,
+        pool_size=settings.database_pool_size,
     )
 
 

@@ -1,6 +1,7 @@
 """The authenticated-caller cache: no query for a known caller, and a documented bound on how
 long a change made elsewhere can take to be seen."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.api.auth.caller_cache import CallerCache
+from app.api.auth.caller_cache import Authenticated, CallerCache
 from app.domains.base.authorization import Role
 from app.domains.users.models import User
 from app.domains.users.schemas import UserRead, UserUpdate
@@ -84,6 +85,97 @@ def test_forgetting_a_user_or_a_credential(clock: Clock) -> None:
 def test_a_zero_ttl_turns_the_cache_off() -> None:
     cache = CallerCache(0)
     assert cache.put("a", caller(), credential_id="k1") is None
+    assert cache.get("a") is None
+
+
+class Lookups:
+    """An `authenticate` that counts its calls and answers when released."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls = 0
+        self.fail = fail
+        self.release = asyncio.Event()
+        now = datetime.now(UTC)
+        self.user = User(
+            id=uuid.uuid4(),
+            email="a@example.com",
+            role=Role.STANDARD,
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def __call__(self) -> Authenticated:
+        self.calls += 1
+        await self.release.wait()
+        if self.fail:
+            raise RuntimeError("the database is down")
+        return Authenticated(self.user, "k1")
+
+
+async def test_callers_missing_together_share_one_lookup() -> None:
+    cache, lookups = CallerCache(5), Lookups()
+    waiting = [asyncio.create_task(cache.caller("a", lookups)) for _ in range(10)]
+    await asyncio.sleep(0)
+    lookups.release.set()
+    answers = await asyncio.gather(*waiting)
+    assert lookups.calls == 1
+    assert {user.id for user, _, _ in answers} == {lookups.user.id}
+    assert sorted(cached for _, _, cached in answers) == [False] + [True] * 9
+
+
+async def test_a_failed_shared_lookup_leaves_each_waiter_to_try_alone() -> None:
+    cache, lookups = CallerCache(5), Lookups(fail=True)
+    waiting = [asyncio.create_task(cache.caller("a", lookups)) for _ in range(3)]
+    await asyncio.sleep(0)
+    lookups.release.set()
+    answers = await asyncio.gather(*waiting, return_exceptions=True)
+    assert [type(answer) for answer in answers] == [RuntimeError] * 3
+    assert lookups.calls == 3
+    assert cache.get("a") is None
+
+
+async def test_a_cancelled_lookup_does_not_fail_its_waiters() -> None:
+    cache, lookups = CallerCache(5), Lookups()
+    leader = asyncio.create_task(cache.caller("a", lookups))
+    await asyncio.sleep(0)
+    follower = asyncio.create_task(cache.caller("a", lookups))
+    await asyncio.sleep(0)
+    leader.cancel()
+    await asyncio.sleep(0)
+    lookups.release.set()
+    user, _, cached = await follower
+    assert (user.id, cached, lookups.calls) == (lookups.user.id, False, 2)
+
+
+async def test_one_request_refreshes_an_entry_near_its_end(clock: Clock) -> None:
+    cache, lookups = CallerCache(5), Lookups()
+    lookups.release.set()
+    await cache.caller("a", lookups)
+    clock.now += 3.9  # not yet in the last fifth
+    assert (await cache.caller("a", lookups))[2] is True
+    assert lookups.calls == 1
+    clock.now += 0.2
+    lookups.release.clear()
+    refresher = asyncio.create_task(cache.caller("a", lookups))
+    await asyncio.sleep(0)
+    # While it refreshes, the others keep the entry and send nothing to the database.
+    others = [await cache.caller("a", lookups) for _ in range(5)]
+    assert all(cached for _, _, cached in others)
+    assert lookups.calls == 2
+    lookups.release.set()
+    assert (await refresher)[2] is False
+    clock.now += 3.9  # past the old entry's end: the refreshed one lasts from its refresh
+    assert (await cache.caller("a", lookups))[2] is True
+    assert lookups.calls == 2
+
+
+async def test_a_lookup_started_before_a_forget_is_not_remembered() -> None:
+    cache, lookups = CallerCache(5), Lookups()
+    looking = asyncio.create_task(cache.caller("a", lookups))
+    await asyncio.sleep(0)
+    cache.forget_user(lookups.user.id)  # e.g. their role changed meanwhile
+    lookups.release.set()
+    await looking
     assert cache.get("a") is None
 
 

@@ -119,13 +119,19 @@ class ListMixin[ModelT: Entity, FiltersT: Filters](Repository[ModelT]):
         sort = sort or self.default_sort
         page = page or PageParams()
         statement = self._apply_filters(self._select(), filters)
+        # The page and the total in one statement: every row carries the number of rows the
+        # filters match (the window is counted before OFFSET and LIMIT apply).
+        counted = self._ordered(statement, sort).add_columns(func.count().over())
+        rows = (await self.session.execute(counted.offset(page.offset).limit(page.size))).all()
+        if rows:
+            return [row[0] for row in rows], rows[0][1]
+        if page.offset == 0:
+            return [], 0
+        # Past the last page: no row carries the total, so count on its own.
         total = await self.session.scalar(
             select(func.count()).select_from(statement.order_by(None).subquery())
         )
-        rows = await self.session.scalars(
-            self._ordered(statement, sort).offset(page.offset).limit(page.size)
-        )
-        return list(rows), total or 0
+        return [], total or 0
 
     async def list_keyset(
         self,

@@ -9,7 +9,18 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, not_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    not_,
+    or_,
+    select,
+    update,
+)
 
 from app.domains.api_keys.authorization import APIKeyScopeStrategy
 from app.domains.api_keys.models import APIKey
@@ -23,6 +34,15 @@ def active_condition(now: datetime) -> ColumnElement[bool]:
     return and_(
         APIKey.revoked_at.is_(None), or_(APIKey.expires_at.is_(None), APIKey.expires_at > now)
     )
+
+
+# Built once: every request with an uncached key runs it, and building a statement (and its
+# cache key) costs more than running it.
+_KEY_AND_OWNER_BY_HASH = (
+    select(APIKey, User)
+    .join(User, APIKey.user_id == User.id)
+    .where(APIKey.key_hash == bindparam("key_hash"))
+)
 
 
 class APIKeyRepository(CrudRepository[APIKey, APIKeyFilters]):
@@ -45,8 +65,8 @@ class APIKeyRepository(CrudRepository[APIKey, APIKeyFilters]):
     async def find_with_owner_by_hash_unscoped(self, key_hash: str) -> tuple[APIKey, User] | None:
         """The key with this digest and its owner, in one indexed query (authentication)."""
         self._require_system("find_with_owner_by_hash_unscoped")
-        statement = select(APIKey, User).join(User, APIKey.user_id == User.id)
-        row = (await self.session.execute(statement.where(APIKey.key_hash == key_hash))).first()
+        parameters = {"key_hash": key_hash}
+        row = (await self.session.execute(_KEY_AND_OWNER_BY_HASH, parameters)).first()
         return None if row is None else (row[0], row[1])
 
     async def touch_unscoped(self, key_id: uuid.UUID, now: datetime, interval: timedelta) -> bool:

@@ -120,6 +120,19 @@ async def test_filters_and_search(session: AsyncSession) -> None:
     assert (rows, total) == ([], 0)
 
 
+async def test_a_page_past_the_last_still_has_the_total(
+    session: AsyncSession, users: list[User]
+) -> None:
+    repository = UserRepository(session, SYSTEM)
+    rows, total = await repository.list_page(NO_FILTERS, page=PageParams(page=4, size=2))
+    assert (rows, total) == ([], 5)
+    rows, total = await repository.list_page(
+        UserFilters(role=Role.ADMIN), page=PageParams(page=2, size=2)
+    )
+    admins = sum(user.role is Role.ADMIN for user in users)
+    assert (rows, total) == ([], admins)
+
+
 async def test_sorting_and_page_size(session: AsyncSession, users: list[User]) -> None:
     repository = UserRepository(session, SYSTEM)
     emails = sorted(user.email for user in users)
