@@ -8,19 +8,18 @@ left out unless `ACCESS_LOG_HEALTH` is on, and `ACCESS_LOG=false` turns the whol
 """
 
 import logging
-import os
+import random
 import re
 import time
 from collections.abc import Iterable
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.exceptions import BodyTooLarge, problem
 from app.infrastructure.logging import request_id_var, user_id_var
 
-REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_HEADER = b"x-request-id"
 # A JSON API's security headers: no MIME sniffing, no referrer, never framed, and a policy
 # that loads nothing (the docs pages, which load Swagger UI, go without the policy).
 SECURITY_HEADERS = (
@@ -43,12 +42,13 @@ access_logger = logging.getLogger("app.access")
 def request_id_from(scope: Scope) -> str:
     """The caller's X-Request-ID when it is well formed, else a new one."""
     for name, value in scope["headers"]:
-        if name == b"x-request-id":
+        if name == REQUEST_ID_HEADER:
             candidate = value.decode("latin-1")
             if _VALID_REQUEST_ID.fullmatch(candidate):
                 return candidate
             break
-    return os.urandom(16).hex()
+    # An identifier, not a secret: the process's PRNG is enough, and cheaper than os.urandom.
+    return f"{random.getrandbits(128):032x}"
 
 
 class RequestContextMiddleware:
@@ -89,8 +89,11 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                MutableHeaders(scope=message).append(REQUEST_ID_HEADER, request_id)
-                message["headers"] = [*message["headers"], *headers]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (REQUEST_ID_HEADER, request_id.encode("latin-1")),
+                    *headers,
+                ]
             await send(message)
 
         try:
