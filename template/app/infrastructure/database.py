@@ -25,7 +25,7 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # A pooled PostgreSQL connection idle for longer than this is pinged before it is used.
 IDLE_PING_SECONDS = 30.0
 # Connections one process keeps open to PostgreSQL (DATABASE_POOL_SIZE).
-DEFAULT_POOL_SIZE = 10
+DEFAULT_POOL_SIZE = 20
 
 
 @dataclass(frozen=True)
