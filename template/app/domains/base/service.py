@@ -8,6 +8,11 @@ the actor's scope is a `NotFound` (404), never a `PermissionDenied` (403).
 
 Permissions deny by default: a domain service states what users may do by overriding
 `_check_general_permissions` and `_check_instance_permissions`.
+
+`Service` is the CRUD surface (get, list, create, update, delete and their bulk forms) that most
+domains want. A domain whose rows are not edited as plain records (API keys are issued, revoked
+and purged) builds on `DomainService` instead: the same actor, permission checks and reads, and
+only the operations it defines.
 """
 
 import enum
@@ -43,8 +48,8 @@ class Action(enum.StrEnum):
 _FACTORY_TOKEN = object()
 
 
-class Service[ModelT: Entity, FiltersT: Filters, RepositoryT: CrudRepository[Any, Any]]:
-    """CRUD and bulk operations on one model, on behalf of one actor."""
+class DomainService[ModelT: Entity, FiltersT: Filters, RepositoryT: CrudRepository[Any, Any]]:
+    """Reads of one model (get, list a page) on behalf of one actor, with permission checks."""
 
     repository_class: type[RepositoryT]
 
@@ -110,25 +115,6 @@ class Service[ModelT: Entity, FiltersT: Filters, RepositoryT: CrudRepository[Any
         for instance in instances:
             self._check_instance_permissions(action, instance, changes)
 
-    # -- hooks a domain may override -----------------------------------------------------
-
-    async def _prepare_create(self, data: BaseModel) -> dict[str, Any]:
-        """Column values of a new row from its input schema."""
-        return data.model_dump()
-
-    async def _validate_create(self, values: Mapping[str, Any]) -> None:
-        """Raise a domain error if the new row would break a business rule."""
-
-    async def _prepare_update(self, instance: ModelT, data: BaseModel) -> dict[str, Any]:
-        """Column values to change from an update schema (only the fields that were sent)."""
-        return data.model_dump(exclude_unset=True)
-
-    async def _validate_update(self, instance: ModelT, values: Mapping[str, Any]) -> None:
-        """Raise a domain error if the change would break a business rule."""
-
-    def _conflict_message(self, error: IntegrityError) -> str:
-        return f"the {self._noun} conflicts with an existing one"
-
     # -- operations ----------------------------------------------------------------------
 
     async def get(self, entity_id: uuid.UUID) -> ModelT:
@@ -147,6 +133,61 @@ class Service[ModelT: Entity, FiltersT: Filters, RepositoryT: CrudRepository[Any
         items, total = await self.repository.list_page(filters, sort=sort, page=page)
         self._authorize(Action.READ, items)
         return items, total
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @property
+    def _noun(self) -> str:
+        return self.repository.model.__name__
+
+    async def _get_visible(self, entity_id: uuid.UUID) -> ModelT:
+        instance = await self.repository.get(entity_id)
+        if instance is None:
+            raise NotFound(f"{self._noun} {entity_id} not found")
+        return instance
+
+    async def _get_all_visible(self, entity_ids: Sequence[uuid.UUID]) -> list[ModelT]:
+        wanted = list(dict.fromkeys(entity_ids))
+        found = {instance.id: instance for instance in await self.repository.get_many(wanted)}
+        missing = [entity_id for entity_id in wanted if entity_id not in found]
+        if missing:
+            raise NotFound(f"{self._noun} {missing[0]} not found")
+        return [found[entity_id] for entity_id in wanted]
+
+    def _conflict_message(self, error: IntegrityError) -> str:
+        return f"the {self._noun} conflicts with an existing one"
+
+    @asynccontextmanager
+    async def _conflicts_as_domain_errors(self) -> AsyncGenerator[None]:
+        """Turn a unique or foreign-key violation raised by a flush into a `Conflict`."""
+        try:
+            yield
+        except IntegrityError as error:
+            raise Conflict(self._conflict_message(error)) from error
+
+
+class Service[ModelT: Entity, FiltersT: Filters, RepositoryT: CrudRepository[Any, Any]](
+    DomainService[ModelT, FiltersT, RepositoryT]
+):
+    """CRUD and bulk operations on one model, on behalf of one actor."""
+
+    # -- hooks a domain may override -----------------------------------------------------
+
+    async def _prepare_create(self, data: BaseModel) -> dict[str, Any]:
+        """Column values of a new row from its input schema."""
+        return data.model_dump()
+
+    async def _validate_create(self, values: Mapping[str, Any]) -> None:
+        """Raise a domain error if the new row would break a business rule."""
+
+    async def _prepare_update(self, instance: ModelT, data: BaseModel) -> dict[str, Any]:
+        """Column values to change from an update schema (only the fields that were sent)."""
+        return data.model_dump(exclude_unset=True)
+
+    async def _validate_update(self, instance: ModelT, values: Mapping[str, Any]) -> None:
+        """Raise a domain error if the change would break a business rule."""
+
+    # -- operations ----------------------------------------------------------------------
 
     async def list_keyset(
         self,
@@ -209,31 +250,3 @@ class Service[ModelT: Entity, FiltersT: Filters, RepositoryT: CrudRepository[Any
         instances = await self._get_all_visible(entity_ids)
         self._authorize(Action.DELETE, instances)
         return await self.repository.delete_many([instance.id for instance in instances])
-
-    # -- helpers -------------------------------------------------------------------------
-
-    @property
-    def _noun(self) -> str:
-        return self.repository.model.__name__
-
-    async def _get_visible(self, entity_id: uuid.UUID) -> ModelT:
-        instance = await self.repository.get(entity_id)
-        if instance is None:
-            raise NotFound(f"{self._noun} {entity_id} not found")
-        return instance
-
-    async def _get_all_visible(self, entity_ids: Sequence[uuid.UUID]) -> list[ModelT]:
-        wanted = list(dict.fromkeys(entity_ids))
-        found = {instance.id: instance for instance in await self.repository.get_many(wanted)}
-        missing = [entity_id for entity_id in wanted if entity_id not in found]
-        if missing:
-            raise NotFound(f"{self._noun} {missing[0]} not found")
-        return [found[entity_id] for entity_id in wanted]
-
-    @asynccontextmanager
-    async def _conflicts_as_domain_errors(self) -> AsyncGenerator[None]:
-        """Turn a unique or foreign-key violation raised by a flush into a `Conflict`."""
-        try:
-            yield
-        except IntegrityError as error:
-            raise Conflict(self._conflict_message(error)) from error

@@ -15,15 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel
-
 from app.domains.api_keys.exceptions import APIKeyLimitReached, ExpiryInThePast, InvalidAPIKey
 from app.domains.api_keys.models import APIKey
 from app.domains.api_keys.repository import APIKeyRepository
 from app.domains.api_keys.schemas import APIKeyCreate, APIKeyFilters
 from app.domains.base.exceptions import NotFound, PermissionDenied, ValidationFailed
 from app.domains.base.models import utc_now
-from app.domains.base.service import Action, Service
+from app.domains.base.service import Action, DomainService
 from app.domains.users.models import User
 from app.domains.users.repository import UserRepository
 from app.infrastructure.security import generate_token, keyed_digest
@@ -40,21 +38,20 @@ class IssuedAPIKey:
     plaintext: str
 
 
-class APIKeyService(Service[APIKey, APIKeyFilters, APIKeyRepository]):
+class APIKeyService(DomainService[APIKey, APIKeyFilters, APIKeyRepository]):
+    """Get, list, issue, revoke, authenticate and purge: keys are never edited or created as
+    plain records, so the CRUD surface of `Service` is not here at all."""
+
     repository_class = APIKeyRepository
 
     def _check_general_permissions(self, action: Action) -> None:
-        if action is Action.UPDATE:
-            raise PermissionDenied("API keys cannot be edited; revoke the key and issue a new one")
+        """Every user may read, list, issue and revoke keys; which ones is the owner rule."""
 
     def _check_instance_permissions(
         self, action: Action, instance: APIKey, changes: Mapping[str, Any] | None = None
     ) -> None:
         if instance.user_id != self.context.user_id:
             raise PermissionDenied("API keys belong to their owner only")
-
-    async def _prepare_create(self, data: BaseModel) -> dict[str, Any]:
-        raise TypeError("API keys are issued with APIKeyService.issue()")
 
     async def issue(
         self,
