@@ -10,9 +10,9 @@ Permissions deny by default: a domain service states what users may do by overri
 `_check_general_permissions` and `_check_instance_permissions`.
 
 `Service` is the CRUD surface (get, list, create, update, delete and their bulk forms) that most
-domains want. A domain whose rows are not edited as plain records (API keys are issued, revoked
-and purged) builds on `DomainService` instead: the same actor, permission checks and reads, and
-only the operations it defines.
+domains want. A domain whose rows are not edited as plain records (issued and withdrawn, say)
+builds on `DomainService` instead: the same actor, permission checks and reads, and only the
+operations it defines.
 """
 
 import enum
