@@ -104,6 +104,8 @@ REPRESENTATIVE_VARIANTS: dict[str, dict[str, Any]] = {
 # T1 tests that are not about one representative variant (the quick-start project) form
 # this group; `pytest --variant default` runs them.
 DEFAULT_GROUP = "default"
+# What the rendered CI's check job runs, in order, on PostgreSQL (after installing from uv.lock).
+CI_MAKE_TARGETS = ("lint", "format-check", "type-check", "test-cov", "fuzz", "migrate-check")
 
 
 def t1_groups() -> list[str]:

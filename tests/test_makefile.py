@@ -10,11 +10,13 @@ from pathlib import Path
 from tests.documented import Makefile
 from tests.helpers import answer, make
 
-# The seed design's make commands, plus `check` and `serve` (the api image's command).
+# The seed design's make commands, plus `check`, `serve` (the api image's command) and the API
+# contract's `openapi` and `fuzz`.
 MAKE_TARGETS = {
     "help", "install", "dev", "serve", "test", "test-cov", "lint", "format", "type-check",
     "check", "migrate", "migrate-create", "migrate-down", "migrate-history", "create-user",
     "clean", "clean-docker", "docker-build-all", "docker-up", "docker-logs", "docker-down",
+    "openapi", "fuzz",
 }  # fmt: skip
 PREFECT_MAKE_TARGETS = {"init-prefect", "worker", "docker-up-prefect"}
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

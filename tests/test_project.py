@@ -19,6 +19,7 @@ from pytest_copie.plugin import Copie
 
 from tests.dockerfile import ImageEmulator, image_command
 from tests.helpers import (
+    CI_MAKE_TARGETS,
     REPRESENTATIVE_VARIANTS,
     answer,
     project_env,
@@ -63,12 +64,14 @@ def test_make_check_on_sqlite(variant_project: Path) -> None:
     assert " passed" in result.stdout
 
 
-def test_make_check_on_postgresql(variant_project: Path) -> None:
+def test_the_ci_job_on_postgresql(variant_project: Path) -> None:
+    """What the rendered CI's check job runs: `make check` with the coverage floor and fuzz."""
     url = postgres_url()
     env = project_env(answer(variant_project, "python_version"), TEST_DATABASE_URL=url)
-    result = run(["make", "check"], variant_project, env)
+    result = run(["make", *CI_MAKE_TARGETS], variant_project, env)
     assert "database: PostgreSQL" in result.stdout
-    assert " passed" in result.stdout
+    assert re.search(r"Required test coverage of \d+% reached", result.stdout), result.stdout
+    assert re.search(r"\b2 passed\b", result.stdout), "make fuzz ran its two tests"
 
 
 def test_images_work_as_built(variant_project: Path, tmp_path: Path) -> None:

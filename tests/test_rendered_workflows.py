@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from tests.helpers import answer, run, tool
+from tests.helpers import CI_MAKE_TARGETS, answer, run, tool
 
 WORKFLOWS = {"ci.yml", "release.yml", "build-images.yml"}
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
@@ -120,3 +120,14 @@ def test_release_scheme_comes_from_next_version(rendered: Path) -> None:
     assert set(targets) == {"api", "migrations"} | (
         {"worker"} if answer(rendered, "use_prefect") else set()
     )
+
+
+def test_ci_runs_the_make_targets_on_postgresql(rendered: Path) -> None:
+    """The check job is the Makefile's commands (T1 runs the same list on PostgreSQL)."""
+    if not answer(rendered, "use_github_actions"):
+        return
+    job = yaml.safe_load((rendered / ".github" / "workflows" / "ci.yml").read_text())["jobs"]
+    steps = [step.get("run", "") for step in job["check"]["steps"]]
+    targets = [word for run_ in steps if run_.startswith("make ") for word in run_.split()[1:]]
+    assert tuple(targets) == CI_MAKE_TARGETS
+    assert job["check"]["env"]["TEST_DATABASE_URL"].startswith("postgresql+asyncpg://")
