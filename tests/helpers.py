@@ -290,3 +290,84 @@ def tool(name: str) -> str:
 def make(project: Path, *args: str) -> str:
     """`make ARGS` in a rendered project, as a user runs it; its standard output."""
     return run(["make", *args], project, project_env(answer(project, "python_version"))).stdout
+
+
+# A `uses:` line of a workflow: the reference, then the rest of the line (its comment).
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>[^\s#]+)(?P<rest>.*)$")
+# Another repository's action or workflow at a full commit SHA, and the version it is.
+PINNED_REF = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
+VERSION_COMMENT = re.compile(r"\s+# v\d+(\.\d+)*\s*")
+# Actions and workflows of the same repository, which need no pin.
+LOCAL_REF = ("./", "$/")
+
+
+def _uses_values(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["uses"]] if isinstance(node.get("uses"), str) else []
+        return own + [found for value in node.values() for found in _uses_values(value)]
+    if isinstance(node, list):
+        return [found for value in node for found in _uses_values(value)]
+    return []
+
+
+def unpinned_uses(workflow: Path) -> list[str]:
+    """The `uses:` of a workflow naming another repository's action or workflow by anything but
+    a full commit SHA followed by its version (`owner/action@<40 hex> # v1.2.3`)."""
+    text = workflow.read_text()
+    lines = [match for line in text.splitlines() if (match := USES_LINE.match(line))]
+    # Every `uses` YAML reads is on a line of its own: none escapes the check.
+    assert sorted(match["ref"] for match in lines) == sorted(_uses_values(yaml.safe_load(text))), (
+        f"{workflow.name}: a `uses:` that is not on a line of its own"
+    )
+    return [
+        f"{workflow.name}: {match.group(0).strip()}"
+        for match in lines
+        if not match["ref"].startswith(LOCAL_REF)
+        and not (PINNED_REF.fullmatch(match["ref"]) and VERSION_COMMENT.fullmatch(match["rest"]))
+    ]
+
+
+def zizmor(root: Path) -> None:
+    """zizmor's audits (regular persona, offline) of the `.github` directory of `root`: its
+    workflows and dependabot.yml. Any finding fails, with zizmor's report of it."""
+    run(
+        [
+            tool("zizmor"),
+            "--offline",
+            "--persona=regular",
+            "--no-progress",
+            "--color=never",
+            ".github",
+        ],
+        root,
+        os.environ,
+    )
+
+
+def dependabot_updates(config: Path) -> dict[str, dict[str, Any]]:
+    """The updates of a dependabot.yml valid against Dependabot's schema, by ecosystem."""
+    run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(config)],
+        config.parent,
+        os.environ,
+    )
+    return {
+        update["package-ecosystem"]: update
+        for update in yaml.safe_load(config.read_text())["updates"]
+    }
+
+
+def dependabot_problems(updates: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """What departs from the policy: each ecosystem checked weekly, its updates in one group,
+    versions at least a week old (cooldown), a bound on the open pull requests."""
+    problems = []
+    for ecosystem, update in updates.items():
+        if update["schedule"]["interval"] != "weekly":
+            problems.append(f"{ecosystem}: not weekly")
+        if [group.get("patterns") for group in update.get("groups", {}).values()] != [["*"]]:
+            problems.append(f"{ecosystem}: not one group of every update")
+        if update.get("cooldown", {}).get("default-days", 0) < 7:
+            problems.append(f"{ecosystem}: a cooldown under 7 days")
+        if not 0 < update.get("open-pull-requests-limit", 0) <= 10:
+            problems.append(f"{ecosystem}: no open-pull-requests-limit between 1 and 10")
+    return problems

@@ -76,8 +76,13 @@ DISABLED_TRACES = {
         words=("logfire", "opentelemetry"),
     ),
     "use_github_actions": Traces(
-        paths=(".github", "scripts", "tests/scripts/test_next_version.py"),
-        words=("next_version", "release candidate", "github actions"),
+        paths=(
+            ".github",
+            ".github/dependabot.yml",
+            "scripts",
+            "tests/scripts/test_next_version.py",
+        ),
+        words=("next_version", "release candidate", "github actions", "dependabot"),
     ),
 }
 

@@ -1,6 +1,8 @@
 """T0: the GitHub workflows of a variant with `use_github_actions` match the workflow schema,
-their references resolve, their shell steps pass shellcheck, and releases come from
-scripts/next_version.py; without the option, there are none."""
+their references resolve, their shell steps pass shellcheck, their actions are pinned by commit,
+each job has only the permissions it needs, zizmor finds nothing in them, Dependabot keeps
+them and the dependencies up to date, and releases come from scripts/next_version.py; without
+the option, there are none."""
 
 from __future__ import annotations
 
@@ -11,10 +13,22 @@ from typing import Any
 
 import yaml
 
-from tests.helpers import CI_MAKE_TARGETS, answer, run, tool
+from tests.helpers import (
+    CI_MAKE_TARGETS,
+    answer,
+    dependabot_problems,
+    dependabot_updates,
+    run,
+    tool,
+    unpinned_uses,
+    zizmor,
+)
 
 WORKFLOWS = {"ci.yml", "release.yml", "build-images.yml"}
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+# The only write permissions, by workflow and job: tagging a release, pushing its images.
+WRITES = {("release.yml", "version"): {"contents"}, ("release.yml", "images"): {"packages"}}
+DEPENDABOT_ECOSYSTEMS = {"uv", "github-actions", "docker"}
 
 
 def workflow_files(project: Path) -> list[Path]:
@@ -131,3 +145,56 @@ def test_ci_runs_the_make_targets_on_postgresql(rendered: Path) -> None:
     targets = [word for run_ in steps if run_.startswith("make ") for word in run_.split()[1:]]
     assert tuple(targets) == CI_MAKE_TARGETS
     assert job["check"]["env"]["TEST_DATABASE_URL"].startswith("postgresql+asyncpg://")
+
+
+def test_actions_are_pinned_by_commit(rendered: Path) -> None:
+    """A tag can be moved to other code; a commit cannot. The comment is the version Dependabot
+    reads and updates with the commit."""
+    files = workflow_files(rendered)
+    if not answer(rendered, "use_github_actions"):
+        assert files == []
+        return
+    assert [line for path in files for line in unpinned_uses(path)] == []
+
+
+def test_jobs_have_only_the_permissions_they_need(rendered: Path) -> None:
+    """No permission at the top of a workflow; each job asks for its own, and only two write.
+    A called workflow asks for none: its jobs get what the calling job grants."""
+    if not answer(rendered, "use_github_actions"):
+        assert workflow_files(rendered) == []
+        return
+    writes = {}
+    for path in workflow_files(rendered):
+        workflow = yaml.safe_load(path.read_text())
+        if set(triggers(workflow)) == {"workflow_call"}:
+            assert "permissions" not in workflow, path.name
+            assert [name for name, job in workflow["jobs"].items() if "permissions" in job] == []
+            continue
+        assert workflow["permissions"] == {}, path.name
+        for name, job in workflow["jobs"].items():
+            assert isinstance(job.get("permissions"), dict), f"{path.name}: {name}"
+            written = {scope for scope, level in job["permissions"].items() if level == "write"}
+            if written:
+                writes[path.name, name] = written
+    assert writes == WRITES
+
+
+def test_zizmor_finds_nothing(rendered: Path) -> None:
+    if not answer(rendered, "use_github_actions"):
+        assert not (rendered / ".github").exists()
+        return
+    zizmor(rendered)
+
+
+def test_dependabot_updates_every_ecosystem(rendered: Path) -> None:
+    """The locked Python packages, the workflows' actions and the Dockerfile's base images."""
+    config = rendered / ".github" / "dependabot.yml"
+    if not answer(rendered, "use_github_actions"):
+        assert not config.exists()
+        return
+    updates = dependabot_updates(config)
+    assert set(updates) == DEPENDABOT_ECOSYSTEMS
+    assert dependabot_problems(updates) == []
+    assert {update["directory"] for update in updates.values()} == {"/"}
+    assert (rendered / "pyproject.toml").is_file()
+    assert (rendered / "Dockerfile").is_file()
