@@ -54,7 +54,8 @@ def test_the_makefile_is_plain(rendered: Path) -> None:
     assert "pyenv" not in makefile
     assert "$(shell" not in makefile
     dry_run = make(rendered, "-n", "install", "test", "UV=/opt/tools/uv")
-    assert dry_run.splitlines()[:2] == [
+    assert dry_run.splitlines()[:3] == [
         "/opt/tools/uv sync --compile-bytecode",
+        "test -f openapi.json || /opt/tools/uv run python -m app.scripts.openapi",
         "/opt/tools/uv run pytest",
     ]

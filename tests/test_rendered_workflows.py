@@ -24,10 +24,15 @@ from tests.helpers import (
     zizmor,
 )
 
-WORKFLOWS = {"ci.yml", "release.yml", "build-images.yml"}
+WORKFLOWS = {"ci.yml", "release.yml", "build-images.yml", "template-update.yml"}
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
-# The only write permissions, by workflow and job: tagging a release, pushing its images.
-WRITES = {("release.yml", "version"): {"contents"}, ("release.yml", "images"): {"packages"}}
+# The only write permissions, by workflow and job: tagging a release, pushing its images,
+# pushing the template update's branch and opening its pull request.
+WRITES = {
+    ("release.yml", "version"): {"contents"},
+    ("release.yml", "images"): {"packages"},
+    ("template-update.yml", "update"): {"contents", "pull-requests"},
+}
 DEPENDABOT_ECOSYSTEMS = {"uv", "github-actions", "docker"}
 
 

@@ -1,0 +1,240 @@
+"""Bring the project to the template's newest release, on a branch, ready for a pull request.
+
+    python3 scripts/template_update.py [--check] [--branch template-update] [--output DIR]
+
+1. Reads the template's source and the release the project was rendered from
+   (`.copier-answers.yml`), and the template's releases (`vX.Y.Z` tags, `git ls-remote`).
+2. Stops, changing nothing, when the project is already at the newest release.
+3. Otherwise runs `copier update` to that release with the recorded answers (`$COPIER`, default
+   `uvx --with copier-template-extensions copier`), then, with `--check`, `make install check`.
+4. Commits the result on `--branch` (created from the current commit) and writes the pull
+   request's title and body to `--output`: the versions, the template's CHANGELOG entries
+   between them, the files left with conflict markers or `.rej` files, and how `make check`
+   ended. Conflicts are committed as they are, for a person to resolve on the branch.
+
+It prints `updated=true|false`, `version=vX.Y.Z` and `checks=passed|failed|skipped`, and appends
+them to `$GITHUB_OUTPUT` when that is set. The workflow `.github/workflows/template-update.yml`
+runs it weekly and pushes the branch; opening the pull request is the workflow's only step of
+its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ANSWERS_FILE = ".copier-answers.yml"
+DEFAULT_COPIER = "uvx --with copier-template-extensions copier"
+RELEASE = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
+# A CHANGELOG section title: `## [1.2.3] - 2026-01-31`, `## v1.2.3` or `## 1.2.3`.
+SECTION = re.compile(r"^## \[?v?(\d+\.\d+\.\d+)\]?.*$", re.MULTILINE)
+CHECK_OUTPUT_LINES = 40
+
+
+def version(tag: str) -> tuple[int, int, int]:
+    match = RELEASE.match(tag)
+    if match is None:
+        raise ValueError(f"{tag!r} is not a release tag (vX.Y.Z)")
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
+def recorded(answers_text: str, key: str) -> str | None:
+    """A top-level value of the answers file (Copier writes them one per line)."""
+    match = re.search(rf"^{re.escape(key)}:[ \t]*(.*?)[ \t]*$", answers_text, re.MULTILINE)
+    return match.group(1).strip("'\"") if match and match.group(1) else None
+
+
+def current_release(commit: str | None) -> str | None:
+    """The release a project was rendered from: `v1.2.3`, or what `v1.2.3-4-gabcdef` follows."""
+    match = RELEASE.match(commit or "")
+    return match.group(0) if match else None
+
+
+def newest_release(tags: list[str]) -> str | None:
+    releases = [tag for tag in tags if RELEASE.fullmatch(tag)]
+    return max(releases, key=version) if releases else None
+
+
+def changelog_between(changelog: str, old: str | None, new: str) -> str:
+    """The CHANGELOG sections of the releases after `old` up to `new`, newest first."""
+    titles = list(SECTION.finditer(changelog))
+    sections = []
+    for index, title in enumerate(titles):
+        number = version("v" + title.group(1))
+        if number > version(new) or (old is not None and number <= version(old)):
+            continue
+        end = titles[index + 1].start() if index + 1 < len(titles) else len(changelog)
+        sections.append(changelog[title.start() : end].strip())
+    return "\n\n".join(sections)
+
+
+def conflicted_files(project: Path) -> list[str]:
+    """Files an update left unmerged: conflict markers, or a `.rej` file beside them."""
+    listed = git(project, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    found = []
+    for name in sorted(filter(None, listed.split("\0"))):
+        path = project / name
+        if name.endswith(".rej"):
+            found.append(name)
+        elif path.is_file():
+            text = path.read_bytes()
+            if text.startswith(b"<<<<<<< ") or b"\n<<<<<<< " in text:
+                found.append(name)
+    return found
+
+
+def git(project: Path, *args: str) -> str:
+    completed = subprocess.run(
+        ["git", *args], cwd=project, capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"git {' '.join(args)} failed: {completed.stderr.strip()}")
+    return completed.stdout
+
+
+def release_tags(source: str) -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-remote", "--tags", "--refs", source],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if listed.returncode != 0:
+        raise SystemExit(f"cannot list the template's tags at {source}: {listed.stderr.strip()}")
+    return [line.rsplit("refs/tags/", 1)[-1] for line in listed.stdout.splitlines()]
+
+
+def template_changelog(source: str, tag: str) -> str:
+    with tempfile.TemporaryDirectory() as directory:
+        clone = subprocess.run(
+            ["git", "clone", "--quiet", "--depth", "1", "--branch", tag, source, directory],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        changelog = Path(directory) / "CHANGELOG.md"
+        if clone.returncode != 0 or not changelog.is_file():
+            return ""
+        return changelog.read_text(encoding="utf-8")
+
+
+@dataclass
+class Checks:
+    status: str  # passed, failed or skipped
+    output: str = ""
+
+
+def run_checks(project: Path) -> Checks:
+    completed = subprocess.run(
+        ["make", "install", "check"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    tail = (completed.stdout + completed.stderr).splitlines()[-CHECK_OUTPUT_LINES:]
+    return Checks("passed" if completed.returncode == 0 else "failed", "\n".join(tail))
+
+
+def pull_request_body(
+    old: str | None, new: str, changelog: str, conflicts: list[str], checks: Checks
+) -> str:
+    parts = [
+        f"`copier update` from {old or 'an unreleased revision'} to **{new}** of the template, "
+        "with the answers in `.copier-answers.yml`."
+    ]
+    if conflicts:
+        listed = "\n".join(f"- `{name}`" for name in conflicts)
+        parts.append(
+            "## Conflicts to resolve\n\nThe update could not merge these with your changes: "
+            "resolve the conflict markers (`<<<<<<<`), apply what the `.rej` files hold and "
+            f"delete them, then push to this branch.\n\n{listed}"
+        )
+    if checks.status == "passed":
+        parts.append("## Checks\n\n`make check` passed after the update.")
+    elif checks.status == "failed":
+        parts.append(
+            "## Checks\n\n`make check` **failed** after the update; its last lines:\n\n"
+            f"```\n{checks.output}\n```"
+        )
+    parts.append(
+        "## What changed in the template\n\n"
+        + (changelog or "The template's CHANGELOG has no section for these releases.")
+    )
+    parts.append(
+        "Review the diff like any other change: the database migrations it brings, and "
+        "`openapi.json` for what changed in the API."
+    )
+    return "\n\n".join(parts) + "\n"
+
+
+def report(values: dict[str, str]) -> None:
+    lines = [f"{key}={value}" for key, value in values.items()]
+    print("\n".join(lines))
+    output = os.environ.get("GITHUB_OUTPUT")
+    if output:
+        with open(output, "a", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="run make install check after it")
+    parser.add_argument("--branch", default="template-update", help="the branch to commit on")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "template-update",
+        help="the directory to write pr-title.txt and pr-body.md to",
+    )
+    arguments = parser.parse_args(argv)
+    project = Path.cwd()
+
+    answers = (project / ANSWERS_FILE).read_text(encoding="utf-8")
+    source = recorded(answers, "_src_path")
+    if source is None:
+        raise SystemExit(f"{ANSWERS_FILE} records no _src_path: was this project rendered?")
+    old = current_release(recorded(answers, "_commit"))
+    new = newest_release(release_tags(source))
+    if new is None:
+        raise SystemExit(f"the template at {source} has no release tag (vX.Y.Z)")
+    if old is not None and version(old) >= version(new):
+        print(f"The project is at {old}, the template's newest release: nothing to do.")
+        report({"updated": "false", "version": old, "checks": "skipped"})
+        return 0
+    if git(project, "status", "--porcelain").strip():
+        raise SystemExit("the working tree has changes: commit or stash them first")
+
+    git(project, "switch", "--quiet", "-C", arguments.branch)
+    copier = shlex.split(os.environ.get("COPIER", DEFAULT_COPIER))
+    update = [*copier, "update", "--trust", "--defaults", "--vcs-ref", new]
+    print("$ " + shlex.join(update), flush=True)
+    if subprocess.run(update, cwd=project, check=False).returncode != 0:
+        raise SystemExit("copier update failed (above); the project is left as it was updated")
+    conflicts = conflicted_files(project)
+    checks = run_checks(project) if arguments.check else Checks("skipped")
+
+    title = f"chore: update the template from {old or 'an unreleased revision'} to {new}"
+    changelog = changelog_between(template_changelog(source, new), old, new)
+    body = pull_request_body(old, new, changelog, conflicts, checks)
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "--no-verify", "--allow-empty", "-m", title)
+    arguments.output.mkdir(parents=True, exist_ok=True)
+    (arguments.output / "pr-title.txt").write_text(title + "\n", encoding="utf-8")
+    (arguments.output / "pr-body.md").write_text(body, encoding="utf-8")
+    report({"updated": "true", "version": new, "checks": checks.status})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
