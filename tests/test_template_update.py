@@ -40,14 +40,15 @@ def release_after(revisions: Revisions) -> str:
     major, minor, _ = version(tags[0]) if tags else (0, 0, 0)
     tag = f"v{major}.{minor + 1}.0"
     changelog = (clone / "CHANGELOG.md").read_text()
-    section = f"## [{tag[1:]}] - 2026-12-07\n\n### Changed\n{RELEASE_NOTE}\n\n"
+    section = f"## [{tag[1:]}] - 2026-12-07\n\n### Changed\n{RELEASE_NOTE}\n"
     readme = (clone / "template" / "README.md.jinja").read_text()
     title, rest = readme.split("\n", 1)
     commit = commit_template_change(
         clone,
         revisions.new,
         {
-            "CHANGELOG.md": changelog.replace("## Unreleased", section + "## Unreleased", 1),
+            # As a release does: its section under an emptied Unreleased.
+            "CHANGELOG.md": changelog.replace("## Unreleased\n", f"## Unreleased\n\n{section}", 1),
             "template/README.md.jinja": f"{title}\n\n{TEMPLATE_NOTE}\n{rest}",
         },
         f"chore: release {tag}",

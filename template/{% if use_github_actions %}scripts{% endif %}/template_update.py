@@ -34,7 +34,8 @@ ANSWERS_FILE = ".copier-answers.yml"
 DEFAULT_COPIER = "uvx --with copier-template-extensions copier"
 RELEASE = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
 # A CHANGELOG section title: `## [1.2.3] - 2026-01-31`, `## v1.2.3` or `## 1.2.3`.
-SECTION = re.compile(r"^## \[?v?(\d+\.\d+\.\d+)\]?.*$", re.MULTILINE)
+HEADING = re.compile(r"^## .*$", re.MULTILINE)
+SECTION = re.compile(r"## \[?v?(\d+\.\d+\.\d+)\]?.*")
 CHECK_OUTPUT_LINES = 40
 
 
@@ -64,15 +65,18 @@ def newest_release(tags: list[str]) -> str | None:
 
 
 def changelog_between(changelog: str, old: str | None, new: str) -> str:
-    """The CHANGELOG sections of the releases after `old` up to `new`, newest first."""
-    titles = list(SECTION.finditer(changelog))
+    """The CHANGELOG sections of the releases after `old` up to `new`, as they are ordered."""
+    headings = list(HEADING.finditer(changelog))
     sections = []
-    for index, title in enumerate(titles):
+    for index, heading in enumerate(headings):
+        title = SECTION.fullmatch(heading.group(0))
+        if title is None:  # Unreleased, or another heading of the same level
+            continue
         number = version("v" + title.group(1))
         if number > version(new) or (old is not None and number <= version(old)):
             continue
-        end = titles[index + 1].start() if index + 1 < len(titles) else len(changelog)
-        sections.append(changelog[title.start() : end].strip())
+        end = headings[index + 1].start() if index + 1 < len(headings) else len(changelog)
+        sections.append(changelog[heading.start() : end].strip())
     return "\n\n".join(sections)
 
 
