@@ -67,7 +67,10 @@ def test_make_check_on_sqlite(variant_project: Path) -> None:
 def test_the_ci_job_on_postgresql(variant_project: Path) -> None:
     """What the rendered CI's check job runs: `make check` with the coverage floor and fuzz."""
     url = postgres_url()
-    env = project_env(answer(variant_project, "python_version"), TEST_DATABASE_URL=url)
+    # DATABASE_URL as well: the development container (.devcontainer/compose.yml) sets both.
+    env = project_env(
+        answer(variant_project, "python_version"), TEST_DATABASE_URL=url, DATABASE_URL=url
+    )
     result = run(["make", *CI_MAKE_TARGETS], variant_project, env)
     assert "database: PostgreSQL" in result.stdout
     assert re.search(r"Required test coverage of \d+% reached", result.stdout), result.stdout
