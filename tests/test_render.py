@@ -81,8 +81,16 @@ DISABLED_TRACES = {
             ".github/dependabot.yml",
             "scripts",
             "tests/scripts/test_next_version.py",
+            "tests/scripts/test_template_update.py",
         ),
-        words=("next_version", "release candidate", "github actions", "dependabot"),
+        words=(
+            "next_version",
+            "release candidate",
+            "github actions",
+            "dependabot",
+            "template_update",
+            "template-update",
+        ),
     ),
 }
 

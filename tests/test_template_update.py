@@ -103,7 +103,7 @@ def test_the_weekly_update_prepares_one_pull_request(tmp_path: Path) -> None:
     assert "`make check` passed" in body
     # The README line both sides wrote is a conflict, committed for a person to resolve.
     assert "## Conflicts to resolve" in body
-    assert "- `README.md`" in body
+    assert body.count("- `README.md`") == 1
     assert "<<<<<<< " in readme.read_text()
     assert TEMPLATE_NOTE in readme.read_text()
     assert TEAM_NOTE in readme.read_text()

@@ -84,7 +84,8 @@ def conflicted_files(project: Path) -> list[str]:
     """Files an update left unmerged: conflict markers, or a `.rej` file beside them."""
     listed = git(project, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     found = []
-    for name in sorted(filter(None, listed.split("\0"))):
+    # A file the update left unmerged is listed once per side of the merge: once is enough.
+    for name in sorted(set(filter(None, listed.split("\0")))):
         path = project / name
         if name.endswith(".rej"):
             found.append(name)
