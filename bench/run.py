@@ -336,17 +336,22 @@ def medians(runs: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, floa
     }
 
 
+def production_env(env: dict[str, str], database_url: str) -> dict[str, str]:
+    """The settings of the service as shipped: production, on the bench's database."""
+    return {
+        **env,
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": SECRET_KEY,
+        "DATABASE_URL": database_url,
+        **CLERK_SETTINGS,
+    }
+
+
 def measure_service(
     project: Path, env: dict[str, str], args: argparse.Namespace, binary: str
 ) -> dict[str, Any]:
     with temporary_database(server_url(), "bench") as database_url:
-        shipped = {
-            **env,
-            "ENVIRONMENT": "production",
-            "SECRET_KEY": SECRET_KEY,
-            "DATABASE_URL": database_url,
-            **CLERK_SETTINGS,
-        }
+        shipped = production_env(env, database_url)
         key = seed(project, shipped)
         servers = [
             Server("shipped", project, shipped),
@@ -452,13 +457,7 @@ def compare_variant(
     make(variant, env, "install")
     binary = ensure_wrk()
     with temporary_database(server_url(), "bench") as database_url:
-        shipped = {
-            **env,
-            "ENVIRONMENT": "production",
-            "SECRET_KEY": SECRET_KEY,
-            "DATABASE_URL": database_url,
-            **CLERK_SETTINGS,
-        }
+        shipped = production_env(env, database_url)
         key = seed(project, shipped)
         servers = [Server("default", project, shipped), Server("variant", variant, shipped)]
         with serving(servers, {}):

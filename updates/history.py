@@ -11,7 +11,8 @@ import ast
 import json
 import re
 import subprocess
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,35 @@ def git(project: Path, *args: str) -> str:
     if completed.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)}: {completed.stderr.strip()}")
     return completed.stdout
+
+
+def touched(project: Path, prefixes: tuple[str, ...]) -> bool:
+    """Whether the update changed (or added) a file under one of `prefixes`."""
+    changed = git(project, "diff", "--name-only", "--relative", "HEAD").splitlines()
+    untracked = git(project, "ls-files", "--others", "--exclude-standard").splitlines()
+    return any(name.startswith(prefixes) for name in changed + untracked)
+
+
+def make(project: Path, steps: Sequence[Sequence[str]], unfinished: str) -> int:
+    """`make <step>` in the project for each step, echoed, until one fails; then say what is
+    `unfinished` and the command that finishes it, and return its status (0 when all ran)."""
+    for step in steps:
+        command = ["make", *step]
+        print(f"$ {' '.join(command)}", flush=True)
+        try:
+            status = subprocess.run(command, cwd=project, check=False).returncode
+        except OSError as error:
+            print(f"make: {error}", file=sys.stderr)
+            status = 127
+        if status != 0:
+            retry = " ".join(step[0] for step in steps)
+            print(
+                f"The files are updated, but {unfinished}: fix the error above, then run "
+                f"`make {retry}`.",
+                file=sys.stderr,
+            )
+            return status
+    return 0
 
 
 def committed_files(project: Path, directory: Path) -> dict[str, bytes]:

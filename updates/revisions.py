@@ -15,7 +15,6 @@ Run by copier.yml's `_migrations` with Copier's Python, in the project's directo
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,10 +29,11 @@ from updates.history import (
     committed_answers,
     committed_files,
     current_answers,
-    git,
     graft,
     heads,
+    make,
     parse,
+    touched,
 )
 
 TEMPLATE = Path(__file__).resolve().parents[1]
@@ -102,29 +102,12 @@ def describe(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
     return f"copier update to {after.get('_commit', 'the newest template')}"
 
 
-def models_touched(project: Path) -> bool:
-    """Whether the update changed a file the models (or the revisions) are made of."""
-    changed = git(project, "diff", "--name-only", "--relative", "HEAD").splitlines()
-    untracked = git(project, "ls-files", "--others", "--exclude-standard").splitlines()
-    return any(name.startswith(MODEL_PATHS) for name in changed + untracked)
-
-
 def sync(project: Path, message: str) -> int:
-    for command in (["make", "install"], ["make", "migrate-sync", f"MESSAGE={message}"]):
-        print(f"$ {' '.join(command)}", flush=True)
-        try:
-            status = subprocess.run(command, cwd=project, check=False).returncode
-        except OSError as error:
-            print(f"{command[0]}: {error}", file=sys.stderr)
-            status = 127
-        if status != 0:
-            print(
-                "The files are updated, but the revision their model changes need is not "
-                "written yet: fix the error above, then run `make install migrate-sync`.",
-                file=sys.stderr,
-            )
-            return status
-    return 0
+    return make(
+        project,
+        [["install"], ["migrate-sync", f"MESSAGE={message}"]],
+        "the revision their model changes need is not written yet",
+    )
 
 
 def main() -> int:
@@ -134,7 +117,7 @@ def main() -> int:
         print(f"Kept {name}: a database may have applied it.")
     for line in graft_arrivals(project, committed):
         print(f"Grafted {line}.")
-    if not models_touched(project):
+    if not touched(project, MODEL_PATHS):
         return 0
     return sync(project, describe(committed_answers(project), current_answers(project)))
 
