@@ -61,7 +61,12 @@ DISABLED_TRACES = {
         words=("clerk", "svix", "jwks", "jwt", "bearer", "session token"),
     ),
     "use_prefect": Traces(
-        paths=("app/workers", "**/*prefect*", "tests/workers"),
+        paths=(
+            "app/workers",
+            "**/*prefect*",
+            "tests/workers",
+            "deploy/kubernetes/base/worker.yaml",
+        ),
         modules=("prefect", "app.workers"),
         dependencies=("prefect",),
         settings=("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "WORKER_POOL"),
