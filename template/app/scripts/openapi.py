@@ -50,16 +50,16 @@ def render(document: dict[str, Any]) -> str:
 
 
 def changes(committed: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """What differs: each path and schema added, removed or changed, then any other part."""
+    """What differs: each path and component (schema, security scheme, ...) added, removed or
+    changed, then each other top-level part that changed."""
+    parts = [("path", committed.get("paths", {}), current.get("paths", {}))]
+    before_components = committed.get("components", {})
+    after_components = current.get("components", {})
+    for kind in sorted(before_components.keys() | after_components.keys()):
+        label = "schema" if kind == "schemas" else kind
+        parts.append((label, before_components.get(kind, {}), after_components.get(kind, {})))
     lines = []
-    for label, before, after in (
-        ("path", committed.get("paths", {}), current.get("paths", {})),
-        (
-            "schema",
-            committed.get("components", {}).get("schemas", {}),
-            current.get("components", {}).get("schemas", {}),
-        ),
-    ):
+    for label, before, after in parts:
         for name in sorted(before.keys() | after.keys()):
             if name not in after:
                 lines.append(f"removed {label} {name}")
@@ -67,9 +67,8 @@ def changes(committed: dict[str, Any], current: dict[str, Any]) -> list[str]:
                 lines.append(f"added {label} {name}")
             elif before[name] != after[name]:
                 lines.append(f"changed {label} {name}")
-    if not lines:
-        lines = ["changed " + key for key in sorted(committed.keys() | current.keys())
-                 if committed.get(key) != current.get(key)]  # fmt: skip
+    others = sorted((committed.keys() | current.keys()) - {"paths", "components"})
+    lines += [f"changed {key}" for key in others if committed.get(key) != current.get(key)]
     return lines
 
 

@@ -55,3 +55,13 @@ def test_make_openapi_writes_and_checks(
     document.write_text(json.dumps(stale), encoding="utf-8")
     assert openapi.main(["--check"]) == 1
     assert "out of date: run make openapi\n  added path" in capsys.readouterr().err
+
+
+def test_other_components_and_parts_are_named_too() -> None:
+    committed = openapi.served()
+    served = json.loads(json.dumps(committed))
+    served["components"]["securitySchemes"] = {"Added": {"type": "http", "scheme": "basic"}}
+    served["info"]["title"] = "Renamed"
+    found = openapi.changes(committed, served)
+    assert "added securitySchemes Added" in found
+    assert "changed info" in found
