@@ -29,7 +29,9 @@ def test_production_refuses_a_guessable_secret_and_says_how_to_make_one(secret: 
     assert "secrets.token_urlsafe(48)" in str(refused.value)
 
 
-@pytest.mark.parametrize("secret", [secrets.token_hex(16), secrets.token_urlsafe(48)])
+@pytest.mark.parametrize(
+    "secret", [secrets.token_hex(16), secrets.token_urlsafe(48)], ids=["hex", "urlsafe"]
+)
 def test_production_accepts_generated_secrets(secret: str) -> None:
     assert make(environment="production", secret_key=secret, **PRODUCTION_SETTINGS).is_production
 
