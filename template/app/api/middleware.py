@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.exceptions import BodyTooLarge, problem
-from app.infrastructure.logging import request_id_var, user_id_var
+from app.infrastructure.logging import AccessLog, request_id_var, user_id_var
 
 REQUEST_ID_HEADER = b"x-request-id"
 # A JSON API's security headers: no MIME sniffing, no referrer, never framed, and a policy
@@ -36,7 +36,7 @@ DOCS_PATHS = ("/docs", "/redoc")
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 logger = logging.getLogger("app.request")
-access_logger = logging.getLogger("app.access")
+log_access = AccessLog()
 
 
 def request_id_from(scope: Scope) -> str:
@@ -111,16 +111,8 @@ class RequestContextMiddleware:
             await response(scope, receive, send_with_request_id)
         finally:
             if self.access_log and (status >= 400 or scope["path"] not in self.quiet_paths):
-                access_logger.info(
-                    "%s %s %s",
-                    scope["method"],
-                    scope["path"],
-                    status,
-                    extra={
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    },
-                )
+                duration_ms = round((time.perf_counter() - started) * 1000, 2)
+                log_access(scope["method"], scope["path"], status, duration_ms)
             user_id_var.reset(user_token)
             request_id_var.reset(request_token)
 
