@@ -9,7 +9,8 @@ PostgreSQL database:
 - the same with quiet logging (`LOG_LEVEL=WARNING`, `ACCESS_LOG=false`);
 - bench/bare_app.py, a bare FastAPI app, as the baseline.
 
-wrk loads each endpoint in interleaved rounds (so a slow moment of the machine affects them
+Each server writes its output into a pipe that the bench copies to build/bench/, as a container
+runtime collects a service's output. wrk loads each endpoint in interleaved rounds (so a slow moment of the machine affects them
 alike); the medians are reported as ratios to the bare app, with their p99 latency, the cost of
 the shipped logging, the resident memory of the shipped service after the load, and its cold
 start (launch to the first 200 of /api/v1/health/live). Results go to bench/results/ as JSON,
@@ -36,6 +37,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -155,28 +157,37 @@ class Server:
     extra: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    _pump: threading.Thread | None = None
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, probe: str) -> float:
-        """Launch it and wait for `probe` to answer 200; the seconds that took."""
+        """Launch it and wait for `probe` to answer 200; the seconds that took.
+
+        Its output goes into a pipe that a thread of this process copies to a log file, as a
+        container runtime takes a service's output: writing to a file itself would put the
+        disk's work on the server's core.
+        """
         python = str(self.project / ".venv" / "bin" / "python")
         command = [python, *UVICORN, "--port", str(self.port), *self.extra, self.app]
-        output = (BENCH_DIR / f"server-{self.name}-{self.port}.log").open("w")
+        log_path = BENCH_DIR / f"server-{self.name}-{self.port}.log"
         started = time.perf_counter()
         self.process = subprocess.Popen(
             command,
             cwd=self.project,
             env=self.env,
-            stdout=output,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self._pump = threading.Thread(target=copy_output, args=(self.process, log_path))
+        self._pump.start()
         while not answered(self.base + probe, timeout=1):
             if self.process.poll() is not None or time.perf_counter() - started > 60:
-                sys.exit(f"bench: {self.name} did not start; see {output.name}")
+                self.stop()
+                sys.exit(f"bench: {self.name} did not start; see {log_path}")
             time.sleep(0.01)
         return time.perf_counter() - started
 
@@ -191,6 +202,17 @@ class Server:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=30)
+        if self._pump is not None:
+            self._pump.join(timeout=30)
+
+
+def copy_output(process: subprocess.Popen[bytes], path: Path) -> None:
+    """Copy a server's output to `path` until it closes."""
+    if process.stdout is None:
+        return
+    with path.open("wb") as log_file:
+        while chunk := os.read(process.stdout.fileno(), 65536):
+            log_file.write(chunk)
 
 
 @contextlib.contextmanager
