@@ -10,11 +10,11 @@ PostgreSQL database:
 - bench/bare_app.py, a bare FastAPI app, as the baseline.
 
 Each server writes its output into a pipe that the bench copies to build/bench/, as a container
-runtime collects a service's output. wrk loads each endpoint in interleaved rounds (so a slow moment of the machine affects them
-alike); the medians are reported as ratios to the bare app, with their p99 latency, the cost of
-the shipped logging, the resident memory of the shipped service after the load, and its cold
-start (launch to the first 200 of /api/v1/health/live). Results go to bench/results/ as JSON,
-and the documentation's benchmark page shows the newest.
+runtime collects a service's output. wrk loads each endpoint in interleaved rounds (so a slow
+moment of the machine affects them alike); the medians are reported as ratios to the bare app,
+with their p99 latency, the cost of the shipped logging, the resident memory of the shipped
+service after the load, and its cold start (launch to the first 200 of /api/v1/health/live).
+Results go to bench/results/ as JSON, and the documentation's benchmark page shows the newest.
 
 `--compare use_logfire=true` also renders the service with those answers, serves it next to the
 shipped one and reports its endpoints as ratios to it (results/compare-<answers>-<stamp>.json).
