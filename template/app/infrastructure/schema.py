@@ -39,7 +39,7 @@ def applied_revisions(connection: Connection) -> tuple[str, ...]:
 
 
 def read_revisions(directory: Path = VERSIONS_DIRECTORY) -> RevisionGraph:
-    """Every revision in `directory` and the revisions it follows."""
+    """Every revision in `directory` and the revisions it follows, oldest first."""
     graph: RevisionGraph = {}
     for path in sorted(directory.glob("*.py")):
         values = _module_literals(path)
@@ -47,7 +47,7 @@ def read_revisions(directory: Path = VERSIONS_DIRECTORY) -> RevisionGraph:
         if not isinstance(revision, str):
             raise ValueError(f'{path}: no literal `revision = "..."` at the top level')
         graph[revision] = (*_names(values.get("down_revision")), *_names(values.get("depends_on")))
-    return graph
+    return {revision: graph[revision] for revision in _oldest_first(graph)}
 
 
 def _module_literals(path: Path) -> dict[str, object]:
@@ -78,8 +78,9 @@ def _names(value: object) -> tuple[str, ...]:
 
 
 def missing_revisions(graph: RevisionGraph, applied: Iterable[str]) -> list[str] | None:
-    """The revisions of `graph` a database at heads `applied` lacks, oldest first; None when
-    the database has a revision the graph does not know (it is ahead)."""
+    """The revisions of `graph` (oldest first, as `read_revisions` gives it) a database at
+    heads `applied` lacks; None when the database has a revision the graph does not know (it
+    is ahead)."""
     done: set[str] = set()
     stack = list(applied)
     while stack:
@@ -90,7 +91,7 @@ def missing_revisions(graph: RevisionGraph, applied: Iterable[str]) -> list[str]
             return None
         done.add(revision)
         stack.extend(graph[revision])
-    return [revision for revision in _oldest_first(graph) if revision not in done]
+    return [revision for revision in graph if revision not in done]
 
 
 def _oldest_first(graph: RevisionGraph) -> list[str]:
