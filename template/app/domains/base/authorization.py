@@ -9,7 +9,7 @@ import enum
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Final, Protocol, Self, TypeVar
 
 from sqlalchemy import ColumnElement, Delete, Select, Update
 
@@ -19,45 +19,46 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
-class AuthorizationContext(ABC):
+class Identity(Protocol):
+    """What a caller is built from: a `User` row, or its `UserRead` schema."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def email(self) -> str: ...
+
+    @property
+    def role(self) -> Role: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationContext:
     """The authenticated user on whose behalf an operation runs."""
 
-    @property
-    @abstractmethod
-    def user_id(self) -> uuid.UUID: ...
+    user_id: uuid.UUID
+    user_email: str
+    user_role: Role
 
-    @property
-    @abstractmethod
-    def user_email(self) -> str: ...
-
-    @property
-    @abstractmethod
-    def user_role(self) -> Role: ...
+    @classmethod
+    def of(cls, user: Identity) -> Self:
+        return cls(user_id=user.id, user_email=user.email, user_role=user.role)
 
     @property
     def is_admin(self) -> bool:
         return self.user_role is Role.ADMIN
 
 
-@dataclass(frozen=True, slots=True)
 class UserContext(AuthorizationContext):
-    """An `AuthorizationContext` built from plain values (by the API, or by tests)."""
+    """`AuthorizationContext` under the keywords of earlier releases (`id`, `email`, `role`).
 
-    id: uuid.UUID
-    email: str
-    role: Role
+    Kept so code written against them still runs; new code uses `AuthorizationContext.of(user)`.
+    """
 
-    @property
-    def user_id(self) -> uuid.UUID:
-        return self.id
+    __slots__ = ()
 
-    @property
-    def user_email(self) -> str:
-        return self.email
-
-    @property
-    def user_role(self) -> Role:
-        return self.role
+    def __init__(self, *, id: uuid.UUID, email: str, role: Role) -> None:
+        super().__init__(user_id=id, user_email=email, user_role=role)
 
 
 class SystemContext:

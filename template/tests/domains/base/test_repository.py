@@ -11,7 +11,7 @@ from typing import Any, cast
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domains.base.authorization import SYSTEM, Role, UserContext
+from app.domains.base.authorization import SYSTEM, AuthorizationContext, Role
 from app.domains.base.exceptions import NotFound, ValidationFailed
 from app.domains.base.filters import Cursor, KeysetParams, PageParams, SortParams
 from app.domains.users.factory import UserFactory
@@ -20,10 +20,6 @@ from app.domains.users.repository import UserRepository
 from app.domains.users.schemas import UserFilters
 
 NO_FILTERS = UserFilters()
-
-
-def context_of(user: User) -> UserContext:
-    return UserContext(id=user.id, email=user.email, role=user.role)
 
 
 @pytest.fixture
@@ -40,7 +36,7 @@ async def test_standard_user_reads_only_their_own_row(
     session: AsyncSession, users: list[User]
 ) -> None:
     me, other = users[0], users[1]
-    repository = UserRepository(session, context_of(me))
+    repository = UserRepository(session, AuthorizationContext.of(me))
     assert await repository.get(me.id) is me
     assert await repository.get(other.id) is None
     assert await repository.get_many([me.id, other.id]) == [me]
@@ -51,7 +47,7 @@ async def test_standard_user_reads_only_their_own_row(
 
 async def test_system_and_admin_see_every_row(session: AsyncSession, users: list[User]) -> None:
     admin = await UserFactory.create(session, role=Role.ADMIN)
-    for actor in (SYSTEM, context_of(admin)):
+    for actor in (SYSTEM, AuthorizationContext.of(admin)):
         _, total = await UserRepository(session, actor).list_page(NO_FILTERS)
         assert total == len(users) + 1
 
@@ -60,7 +56,7 @@ async def test_update_outside_scope_is_not_found_and_changes_nothing(
     session: AsyncSession, users: list[User]
 ) -> None:
     me, other = users[0], users[1]
-    repository = UserRepository(session, context_of(me))
+    repository = UserRepository(session, AuthorizationContext.of(me))
     with pytest.raises(NotFound):
         await repository.update(other, {"email": "stolen@example.com"})
     await session.refresh(other)
@@ -72,7 +68,9 @@ async def test_update_in_scope_writes_and_refreshes(
 ) -> None:
     me = users[0]
     before = me.updated_at
-    updated = await UserRepository(session, context_of(me)).update(me, {"email": "new@example.com"})
+    updated = await UserRepository(session, AuthorizationContext.of(me)).update(
+        me, {"email": "new@example.com"}
+    )
     assert updated is me
     assert me.email == "new@example.com"
     assert me.updated_at >= before
@@ -83,7 +81,7 @@ async def test_bulk_update_and_delete_touch_only_rows_in_scope(
 ) -> None:
     me = users[0]
     ids = [user.id for user in users]
-    repository = UserRepository(session, context_of(me))
+    repository = UserRepository(session, AuthorizationContext.of(me))
     assert await repository.update_many(ids, {"role": Role.ADMIN}) == 1
     assert await repository.delete_many(ids) == 1
     system = UserRepository(session, SYSTEM)
@@ -95,7 +93,7 @@ async def test_bulk_update_and_delete_touch_only_rows_in_scope(
 async def test_delete_outside_scope_is_not_found(session: AsyncSession, users: list[User]) -> None:
     me, other = users[0], users[1]
     with pytest.raises(NotFound):
-        await UserRepository(session, context_of(me)).delete(other)
+        await UserRepository(session, AuthorizationContext.of(me)).delete(other)
     assert await UserRepository(session, SYSTEM).get(other.id) is other
 
 

@@ -1,12 +1,13 @@
 """The base service: explicit construction, deny-by-default permissions, audit fields."""
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, cast
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domains.base.authorization import Role, UserContext
+from app.domains.base.authorization import AuthorizationContext, Role, UserContext
 from app.domains.base.exceptions import NotFound, PermissionDenied
 from app.domains.base.service import Action, Service
 from app.domains.users.factory import UserFactory
@@ -19,10 +20,6 @@ class BareService(Service[User, UserFilters, UserRepository]):
     """A service that states no permissions: users may do nothing, the system everything."""
 
     repository_class = UserRepository
-
-
-def context_of(user: User) -> UserContext:
-    return UserContext(id=user.id, email=user.email, role=user.role)
 
 
 def test_services_are_built_only_through_their_factories(session: AsyncSession) -> None:
@@ -40,9 +37,31 @@ def test_a_system_service_has_no_user_context(session: AsyncSession) -> None:
         _ = service.context
 
 
+async def test_a_caller_is_built_from_a_user_and_cannot_change(session: AsyncSession) -> None:
+    admin = await UserFactory.create(session, role=Role.ADMIN)
+    caller = AuthorizationContext.of(admin)
+    assert (caller.user_id, caller.user_email, caller.user_role) == (
+        admin.id,
+        admin.email,
+        admin.role,
+    )
+    assert caller.is_admin
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        caller.user_role = Role.STANDARD  # ty: ignore[invalid-assignment]
+    assert BareService.for_user(session, caller).actor_id == admin.id
+
+
+async def test_the_earlier_keywords_still_build_a_caller(session: AsyncSession) -> None:
+    user = await UserFactory.create(session)
+    caller = UserContext(id=user.id, email=user.email, role=user.role)
+    assert isinstance(caller, AuthorizationContext)
+    assert (caller.user_id, caller.user_email, caller.user_role) == (user.id, user.email, user.role)
+    assert BareService.for_user(session, caller).context is caller
+
+
 async def test_permissions_deny_users_by_default(session: AsyncSession) -> None:
     admin = await UserFactory.create(session, role=Role.ADMIN)
-    service = BareService.for_user(session, context_of(admin))
+    service = BareService.for_user(session, AuthorizationContext.of(admin))
     operations = [
         service.get(admin.id),
         service.list_page(UserFilters()),
@@ -86,7 +105,7 @@ async def test_bulk_operations_are_not_found_when_any_row_is_out_of_scope(
         ) -> None:
             return None
 
-    service = SelfService.for_user(session, context_of(me))
+    service = SelfService.for_user(session, AuthorizationContext.of(me))
     with pytest.raises(NotFound):
         await service.bulk_delete([me.id, other.id])
     with pytest.raises(NotFound):
@@ -106,7 +125,7 @@ async def test_audit_columns_record_the_actor(session: AsyncSession) -> None:
         ) -> None:
             return None
 
-    service = AuditedService.for_user(session, context_of(admin))
+    service = AuditedService.for_user(session, AuthorizationContext.of(admin))
     user = await service.create(UserCreate(email="audited@example.com"))
     assert (user.created_by, user.updated_by) == (admin.id, admin.id)
     system_made = await BareService.for_system(session).create(UserCreate(email="s@example.com"))

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domains.base.authorization import Role, UserContext
+from app.domains.base.authorization import AuthorizationContext, Role
 from app.domains.base.exceptions import NotFound
 from app.domains.users.exceptions import (
     AdminRequired,
@@ -17,7 +17,7 @@ from app.domains.users.service import UserService
 
 
 def service_for(session: AsyncSession, user: User) -> UserService:
-    return UserService.for_user(session, UserContext(id=user.id, email=user.email, role=user.role))
+    return UserService.for_user(session, AuthorizationContext.of(user))
 
 
 async def test_standard_user_sees_only_themself(

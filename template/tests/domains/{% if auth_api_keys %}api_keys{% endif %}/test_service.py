@@ -10,7 +10,7 @@ from app.domains.api_keys.factory import APIKeyFactory
 from app.domains.api_keys.models import APIKey
 from app.domains.api_keys.schemas import APIKeyCreate, APIKeyFilters
 from app.domains.api_keys.service import KEY_PREFIX, APIKeyService
-from app.domains.base.authorization import UserContext
+from app.domains.base.authorization import AuthorizationContext
 from app.domains.base.exceptions import NotFound
 from app.domains.base.models import utc_now
 from app.domains.users.models import User
@@ -20,7 +20,7 @@ SECRET = "secret-for-api-key-tests-0123456789abcdef"
 
 
 def service_for(session: AsyncSession, user: User) -> APIKeyService:
-    context = UserContext(id=user.id, email=user.email, role=user.role)
+    context = AuthorizationContext.of(user)
     return APIKeyService.for_user(session, context)
 
 
