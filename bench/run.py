@@ -9,10 +9,13 @@ PostgreSQL database:
 - the same with quiet logging (`LOG_LEVEL=WARNING`, `ACCESS_LOG=false`);
 - bench/bare_app.py, a bare FastAPI app, as the baseline.
 
-Each server writes its output into a pipe that the bench copies to build/bench/, as a container
-runtime collects a service's output. wrk loads each endpoint in interleaved rounds (so a slow
-moment of the machine affects them alike); the medians are reported as ratios to the bare app,
-with their p99 latency, the cost of the shipped logging, the resident memory of the shipped
+Every server runs the api image's command, with the image's ENV, from the image's files and
+environment as tests/dockerfile.py rebuilds them without a Docker engine (the Dockerfile's
+`uv sync`, bytecode compiled, no development tools): the memory and start-up measured are those
+of what ships. Each writes its output into a pipe that the bench copies to build/bench/, as a
+container runtime collects a service's output. wrk loads each endpoint in interleaved rounds (so
+a slow moment of the machine affects them alike); the medians are reported as ratios to the bare
+app, with their p99 latency, the cost of the shipped logging, the resident memory of the shipped
 service after the load, and its cold start (launch to the first 200 of /api/v1/health/live).
 Results go to bench/results/ as JSON, and the documentation's benchmark page shows the newest.
 
@@ -41,11 +44,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.dockerfile import ImageEmulator, image_command
 from tests.helpers import TEMPLATE_ROOT, answer, project_env, render, run
 from tests.service import free_port, temporary_database
 
@@ -64,8 +68,7 @@ CLERK_SETTINGS = {
 HEALTH_PROBE = "/api/v1/health/live"
 SECRET_KEY = "benchmark-secret-key-0123456789-abcdefghijkl"  # noqa: S105 (a throwaway database)
 PAGE_SIZE = 20
-# The same flags as the api image (tests/test_images.py holds the two equal to `make serve`).
-UVICORN = ["-m", "uvicorn", "--host", "127.0.0.1", "--no-access-log", "--no-server-header"]
+SERVICE_APP = "app.api.main:app"
 
 # What each endpoint should reach, as a ratio to the bare app; and the other limits.
 TARGETS = {"health_live": 0.85, "me_cached": 0.3, "me_uncached": 0.12, "users_page": 0.07}
@@ -146,14 +149,38 @@ def answered(url: str, timeout: float = 2) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class Image:
+    """The api image of a project, rebuilt: its WORKDIR, the values its ENV sets, its command."""
+
+    root: Path
+    env: dict[str, str]
+    command: list[str]
+
+    @classmethod
+    def build(cls, project: Path, env: dict[str, str]) -> Image:
+        images = ImageEmulator(project, BENCH_DIR / f"images-{project.name}", env)
+        root, venv = images.build("api")
+        image_env = images.environment("api", venv, env.get("PATH", ""))
+        return cls(root, image_env, image_command(images.stages, "api"))
+
+    def serving(self, port: int, app: str = SERVICE_APP, extra: Sequence[str] = ()) -> list[str]:
+        """The image's command on 127.0.0.1:`port`, serving `app`."""
+        command = list(self.command)
+        command[command.index("--host") + 1] = "127.0.0.1"
+        command[command.index("--port") + 1] = str(port)
+        command[command.index(SERVICE_APP)] = app
+        return [*command, *extra]
+
+
 @dataclass
 class Server:
-    """One uvicorn worker of a project's environment, serving `app` on a free port."""
+    """One uvicorn worker of a project's api image, serving `app` on a free port."""
 
     name: str
-    project: Path
+    image: Image
     env: dict[str, str]
-    app: str = "app.api.main:app"
+    app: str = SERVICE_APP
     extra: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -170,14 +197,12 @@ class Server:
         container runtime takes a service's output: writing to a file itself would put the
         disk's work on the server's core.
         """
-        python = str(self.project / ".venv" / "bin" / "python")
-        command = [python, *UVICORN, "--port", str(self.port), *self.extra, self.app]
         log_path = BENCH_DIR / f"server-{self.name}-{self.port}.log"
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            command,
-            cwd=self.project,
-            env=self.env,
+            self.image.serving(self.port, self.app, self.extra),
+            cwd=self.image.root,
+            env={**self.env, **self.image.env},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -317,12 +342,12 @@ def seed(project: Path, env: dict[str, str]) -> str:
     return json.loads(admin.splitlines()[-1])["api_key"]
 
 
-def cold_start(project: Path, env: dict[str, str], app: str, extra: list[str]) -> float:
+def cold_start(image: Image, env: dict[str, str], app: str, extra: list[str]) -> float:
     """Median of three launches to the first 200 of the probe."""
-    probe = HEALTH_PROBE if app.startswith("app.") else "/hello"
+    probe = HEALTH_PROBE if app == SERVICE_APP else "/hello"
     times = []
     for _ in range(3):
-        server = Server("cold", project, env, app=app, extra=extra)
+        server = Server("cold", image, env, app=app, extra=extra)
         try:
             times.append(server.start(probe))
         finally:
@@ -372,14 +397,16 @@ def production_env(env: dict[str, str], database_url: str) -> dict[str, str]:
 def measure_service(
     project: Path, env: dict[str, str], args: argparse.Namespace, binary: str
 ) -> dict[str, Any]:
+    log("rebuilding the api image's files and environment")
+    image = Image.build(project, env)
     with temporary_database(server_url(), "bench") as database_url:
         shipped = production_env(env, database_url)
         key = seed(project, shipped)
         servers = [
-            Server("shipped", project, shipped),
-            Server("uncached", project, {**shipped, "AUTH_CACHE_SECONDS": "0"}),
-            Server("quiet", project, {**shipped, "LOG_LEVEL": "WARNING", "ACCESS_LOG": "false"}),
-            Server("bare", project, shipped, app="bare_app:app", extra=bare_app_dir()),
+            Server("shipped", image, shipped),
+            Server("uncached", image, {**shipped, "AUTH_CACHE_SECONDS": "0"}),
+            Server("quiet", image, {**shipped, "LOG_LEVEL": "WARNING", "ACCESS_LOG": "false"}),
+            Server("bare", image, shipped, app="bare_app:app", extra=bare_app_dir()),
         ]
         by_name = {server.name: server for server in servers}
         with serving(servers, {"bare": "/hello"}):
@@ -396,8 +423,8 @@ def measure_service(
             rss = by_name["shipped"].rss_mb()
         log("timing cold starts")
         starts = {
-            "service": cold_start(project, shipped, "app.api.main:app", []),
-            "bare": cold_start(project, shipped, "bare_app:app", bare_app_dir()),
+            "service": cold_start(image, shipped, SERVICE_APP, []),
+            "bare": cold_start(image, shipped, "bare_app:app", bare_app_dir()),
         }
     return {"runs": runs, "rss_mb_after_load": rss, "cold_start_seconds": starts}
 
@@ -481,7 +508,10 @@ def compare_variant(
     with temporary_database(server_url(), "bench") as database_url:
         shipped = production_env(env, database_url)
         key = seed(project, shipped)
-        servers = [Server("default", project, shipped), Server("variant", variant, shipped)]
+        servers = [
+            Server("default", Image.build(project, env), shipped),
+            Server("variant", Image.build(variant, env), shipped),
+        ]
         with serving(servers, {}):
             targets = {}
             for server in servers:

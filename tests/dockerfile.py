@@ -1,9 +1,10 @@
 """Reading the rendered Dockerfile, and rebuilding an image's files without a Docker engine.
 
 `dockerfile_stages` parses the stages; `ImageEmulator` replays a target's steps on the local
-machine: the `uv sync` of each stage (same flags, on the project's pyproject.toml and uv.lock),
-its COPY steps (from the build context or another stage) and its `rm` steps, into a directory
-that stands for the image's WORKDIR and a virtual environment that stands for /opt/venv.
+machine: the `uv sync` of each stage (same flags and ENV, on the project's pyproject.toml and
+uv.lock), its COPY steps (from the build context or another stage) and its `rm` steps, into a
+directory that stands for the image's WORKDIR and a virtual environment that stands for /opt/venv.
+`ImageEmulator.environment` is the image's ENV, pointed at that environment.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from tests.helpers import run
 
 WORKDIR = "/srv"
+VENV = "/opt/venv"
 
 
 @dataclass
@@ -100,8 +102,19 @@ class ImageEmulator:
                 if keyword == "COPY":
                     self._copy(args, root)
                 elif keyword == "RUN":
-                    self._run(args, root, venv)
+                    image_env = self.environment(stage.name, venv, self.env.get("PATH", ""))
+                    self._run(args, root, venv, {**self.env, **image_env})
         return root, venv
+
+    def environment(self, stage: str, venv: Path, path: str) -> dict[str, str]:
+        """The ENV of `stage` and the stages it is built on (nearer ones win), with `venv`
+        standing for /opt/venv and `path` for `$PATH`."""
+        values: dict[str, str] = {}
+        for args in reversed(instructions(self.stages, stage, "ENV")):
+            for word in shlex.split(args):
+                key, _, value = word.partition("=")
+                values[key] = value.replace(VENV, str(venv)).replace("$PATH", path)
+        return values
 
     def _copy(self, args: str, root: Path) -> None:
         words = shlex.split(args)
@@ -119,19 +132,19 @@ class ImageEmulator:
         else:
             shutil.copy2(path, target / path.name if destination.endswith("/") else target)
 
-    def _run(self, args: str, root: Path, venv: Path) -> None:
+    def _run(self, args: str, root: Path, venv: Path, env: dict[str, str]) -> None:
         command = without_mounts(args)
         if command[:2] == ["uv", "sync"]:
             # The Dockerfile bind-mounts these two files for the step only.
             for name in ("pyproject.toml", "uv.lock"):
                 shutil.copy2(self.project / name, root / name)
-            env = {**self.env, "UV_PROJECT_ENVIRONMENT": str(venv)}
+            env = {**env, "UV_PROJECT_ENVIRONMENT": str(venv)}
             try:
                 run(command, root, env)
             finally:
                 for name in ("pyproject.toml", "uv.lock"):
                     (root / name).unlink()
         elif command[0] == "rm":
-            run(command, root, self.env)
+            run(command, root, env)
         elif command[0] != "groupadd":  # creating the image's user changes no file we read
             raise AssertionError(f"no emulation for RUN {args}")
