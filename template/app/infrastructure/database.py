@@ -2,7 +2,8 @@
 
 SQLite (the zero-infrastructure default) and PostgreSQL run the same code. The adapters (an API
 request, a script, a background job) own the transaction through `unit_of_work`; services and
-repositories only flush.
+repositories only flush. Reads that change nothing (a `GET`, finding a request's caller) use
+`Database.reading`, which needs no transaction and refuses to write.
 """
 
 import time
@@ -17,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 # Execution option asking SQLite to take the write lock when the transaction starts, so that
 # concurrent writers queue on `busy_timeout` instead of failing to upgrade a read lock.
@@ -141,11 +143,39 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql(statement)
 
 
+class WriteWhileReading(RuntimeError):
+    """A change made through a session of `Database.reading`: it would not be saved."""
+
+
+_WRITE_IN_A_UNIT_OF_WORK = (
+    "write inside a unit of work (a POST, PUT, PATCH or DELETE route, or Database.unit_of_work)"
+)
+
+
+class ReadingSession(Session):
+    """A session that refuses to write (see `Database.reading`)."""
+
+
+@event.listens_for(ReadingSession, "do_orm_execute")
+def _refuse_write_statements(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        kind = state.statement.__visit_name__.upper()
+        raise WriteWhileReading(f"{kind} in a session for reads: {_WRITE_IN_A_UNIT_OF_WORK}")
+
+
+@event.listens_for(ReadingSession, "before_flush")
+def _refuse_flush(session: Session, context: UOWTransaction, instances: object) -> None:
+    raise WriteWhileReading(f"a flush in a session for reads: {_WRITE_IN_A_UNIT_OF_WORK}")
+
+
 def create_sessionmaker(
-    bind: AsyncEngine | AsyncConnection,
+    bind: AsyncEngine | AsyncConnection, *, reading: bool = False
 ) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded values after commit (responses are built from them)."""
+    """Sessions that keep loaded values after commit (responses are built from them);
+    `reading=True`: sessions that refuse to write (`ReadingSession`)."""
     options: dict[str, Any] = {"expire_on_commit": False, "autoflush": False}
+    if reading:
+        options["sync_session_class"] = ReadingSession
     if isinstance(bind, AsyncConnection):
         # Bound to a connection that already has a transaction (tests): commits release a
         # savepoint and the outer transaction is rolled back by its owner.
@@ -186,11 +216,11 @@ class Database:
     ) -> None:
         self.engine = engine
         self.sessionmaker = sessionmaker or create_sessionmaker(engine)
-        self._readers = self.sessionmaker
+        readers_bind = self.sessionmaker.kw["bind"]
         if sessionmaker is None and engine.dialect.name != "sqlite":
             # PostgreSQL runs a lone statement as its own transaction: no BEGIN and COMMIT.
-            autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-            self._readers = create_sessionmaker(autocommit)
+            readers_bind = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._readers = create_sessionmaker(readers_bind, reading=True)
         self._owns_engine = owns_engine
 
     @classmethod
@@ -207,15 +237,26 @@ class Database:
     def unit_of_work(self, *, write: bool = False) -> AbstractAsyncContextManager[AsyncSession]:
         return unit_of_work(self.sessionmaker, write=write)
 
-    def lookup(self) -> AsyncSession:
-        """A session for one read outside any unit of work, such as finding the caller of a
-        credential (`async with database.lookup() as session:`).
+    @asynccontextmanager
+    async def reading(self) -> AsyncGenerator[AsyncSession]:
+        """A session for reads outside any unit of work: the requests that change nothing (GET,
+        HEAD, OPTIONS) and finding the caller of a credential.
 
-        For reads only: on PostgreSQL each statement runs as its own transaction, without a
-        BEGIN and a COMMIT around it (one round trip instead of three), so a write would be
-        committed at once. A single statement sees one consistent snapshot either way.
+        On PostgreSQL each statement runs as its own transaction, without a BEGIN and a COMMIT
+        around it (one round trip instead of three); each sees the rows committed before it
+        began, as each statement of a READ COMMITTED transaction (PostgreSQL's default) does.
+        It refuses to write: an INSERT, UPDATE or DELETE, a flush, or changes left in it when
+        the block ends raise `WriteWhileReading` instead of being committed or lost.
         """
-        return self._readers()
+        async with self._readers() as session:
+            yield session
+            if session.new or session.dirty or session.deleted:
+                raise WriteWhileReading(
+                    f"changes left in a session for reads are not saved: {_WRITE_IN_A_UNIT_OF_WORK}"
+                )
+
+    # The name of earlier releases.
+    lookup = reading
 
     async def dispose(self) -> None:
         if self._owns_engine:

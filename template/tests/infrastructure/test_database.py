@@ -1,5 +1,5 @@
 """The PostgreSQL engine: a pool of a fixed size, connections the server dropped replaced before
-a request sees them (without a round trip per checkout), and lookups outside a transaction.
+a request sees them (without a round trip per checkout), and reads outside a transaction.
 
 These need a PostgreSQL server (`TEST_DATABASE_URL`); on SQLite they are reported as skipped.
 """
@@ -119,9 +119,9 @@ async def in_transaction(session: AsyncSession) -> bool:
     return driver.is_in_transaction()
 
 
-async def test_a_lookup_runs_outside_a_transaction(engine: AsyncEngine) -> None:
+async def test_reads_run_outside_a_transaction(engine: AsyncEngine) -> None:
     database = Database(engine, owns_engine=False)
-    async with database.lookup() as session:
+    async with database.reading() as session:
         assert not await in_transaction(session)
     async with database.unit_of_work() as session:
         assert await in_transaction(session)

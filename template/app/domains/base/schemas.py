@@ -2,7 +2,6 @@
 are built from ORM objects."""
 
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from math import ceil
 from typing import Any, ClassVar, Self
@@ -90,7 +89,7 @@ class EntityRead(ReadSchema):
 class Page[ItemT](BaseModel):
     """One page of a list with the total number of matching rows."""
 
-    items: Sequence[ItemT]
+    items: list[ItemT]
     total: int
     page: int
     size: int
@@ -104,5 +103,5 @@ class Page[ItemT](BaseModel):
 class KeysetPage[ItemT](BaseModel):
     """A page of a keyset listing; pass `next_cursor` back to continue, `None` at the end."""
 
-    items: Sequence[ItemT]
+    items: list[ItemT]
     next_cursor: str | None
