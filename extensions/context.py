@@ -24,9 +24,11 @@ NO_AUTHENTICATION = (
     "auth_api_keys: at least one authentication method must be on (auth_clerk or auth_api_keys)."
 )
 # Each authentication option: its module in app/api/auth/, and its WWW-Authenticate challenge.
+# Per authentication answer: its module in app/api/auth/, the scheme a 401 names, and the kind
+# of credential the rendered tests send (their `<kind>_headers` fixture).
 AUTH_METHODS = {
-    "auth_api_keys": ("api_key", 'APIKey header="X-API-Key"'),
-    "auth_clerk": ("clerk_session", "Bearer"),
+    "auth_api_keys": ("api_key", 'APIKey header="X-API-Key"', "api_key"),
+    "auth_clerk": ("clerk_session", "Bearer", "session_token"),
 }
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z0-9-]{2,}$")
@@ -110,5 +112,6 @@ class DerivedNames(ContextHook):
         context["auth_modules"] = [AUTH_METHODS[option][0] for option in methods]
         # What a 401 names in WWW-Authenticate: the schemes this service accepts.
         context["authentication_challenges"] = [AUTH_METHODS[option][1] for option in methods]
+        context["test_credentials"] = [AUTH_METHODS[option][2] for option in methods]
         context["python_tag"] = "py" + str(context.get("python_version", "3.13")).replace(".", "")
         context["current_year"] = datetime.date.today().year

@@ -71,27 +71,11 @@ def edit_like_a_user(project: Path, env: dict[str, str]) -> None:
         readme.write(README_NOTE)
 
 
-@pytest.mark.parametrize("scenario", sorted(UPDATES))
-def test_update_keeps_the_teams_work(scenario: str, revisions: Revisions, tmp_path: Path) -> None:
-    before, after = UPDATES[scenario]
-    project = render_at(revisions, revisions.old, before, tmp_path / "service")
-    env = project_env(answer(project, "python_version"))
-    env.pop("TEST_DATABASE_URL", None)
-    run(["make", "install"], project, env)
-    run(["make", "new-domain", "NAME=invoice"], project, env)
-    edit_like_a_user(project, env)
-    commit_all(project, "feat: the team's changes")
-    touched = set(git(project, "diff", "--name-only", "HEAD~1", "HEAD").splitlines())
-    kept = {name: (project / name).read_text() for name in touched}
-    history = revision_files(project)
-
-    copier_update(project, env, revisions.new, after)
-
-    assert unmerged(project) == []
-    assert {name: revision_files(project).get(name) for name in history} == history
-
-    # Every file the team did not touch is what a fresh render of the new revision holds
-    # (revisions aside: they are the project's history, not the template's).
+def assert_untouched_files_are_freshly_rendered(
+    project: Path, touched: set[str], revisions: Revisions, after: dict[str, Any], tmp_path: Path
+) -> None:
+    """Every file the team did not touch is what a fresh render of the new revision holds
+    (revisions aside: they are the project's history, not the template's)."""
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert {key: answers[key] for key in after} == after
     assert answers["_commit"] == git(revisions.source, "describe", "--tags", revisions.new)
@@ -126,6 +110,28 @@ def test_update_keeps_the_teams_work(scenario: str, revisions: Revisions, tmp_pa
         if (project / name).read_bytes() != (fresh / name).read_bytes()
     ]
     assert differing == []
+
+
+@pytest.mark.parametrize("scenario", sorted(UPDATES))
+def test_update_keeps_the_teams_work(scenario: str, revisions: Revisions, tmp_path: Path) -> None:
+    before, after = UPDATES[scenario]
+    project = render_at(revisions, revisions.old, before, tmp_path / "service")
+    env = project_env(answer(project, "python_version"))
+    env.pop("TEST_DATABASE_URL", None)
+    run(["make", "install"], project, env)
+    run(["make", "new-domain", "NAME=invoice"], project, env)
+    edit_like_a_user(project, env)
+    commit_all(project, "feat: the team's changes")
+    touched = set(git(project, "diff", "--name-only", "HEAD~1", "HEAD").splitlines())
+    kept = {name: (project / name).read_text() for name in touched}
+    history = revision_files(project)
+
+    copier_update(project, env, revisions.new, after)
+
+    assert unmerged(project) == []
+    assert {name: revision_files(project).get(name) for name in history} == history
+
+    assert_untouched_files_are_freshly_rendered(project, touched, revisions, after, tmp_path)
 
     # The team's edits survive, next to the template's changes to the same files.
     assert NEW_FIELD in (project / "app/domains/users/models.py").read_text()
