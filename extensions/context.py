@@ -23,7 +23,6 @@ from jinja2.ext import Extension
 NO_AUTHENTICATION = (
     "auth_api_keys: at least one authentication method must be on (auth_clerk or auth_api_keys)."
 )
-# Each authentication option: its module in app/api/auth/, and its WWW-Authenticate challenge.
 # Per authentication answer: its module in app/api/auth/, the scheme a 401 names, and the kind
 # of credential the rendered tests send (their `<kind>_headers` fixture).
 AUTH_METHODS = {

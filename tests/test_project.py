@@ -87,31 +87,36 @@ def test_images_work_as_built(variant_project: Path, tmp_path: Path) -> None:
     images = ImageEmulator(variant_project, tmp_path / "images", env)
     prefect = answer(variant_project, "use_prefect")
 
-    root, venv = images.build("migrations")
     database = f"sqlite+aiosqlite:///{tmp_path / 'image.db'}"
-    image_env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "DATABASE_URL": database}
-    run(image_command(images.stages, "migrations"), root, image_env)
-    assert "0001 (head)" in run(["alembic", "current"], root, image_env).stdout
+
+    def image_env(target: str, venv: Path) -> dict[str, str]:
+        """The target's ENV (its environment first on PATH) and the database."""
+        return {**images.environment(target, venv, "/usr/bin:/bin"), "DATABASE_URL": database}
+
+    root, venv = images.build("migrations")
+    migrations_env = image_env("migrations", venv)
+    run(image_command(images.stages, "migrations"), root, migrations_env)
+    assert "0001 (head)" in run(["alembic", "current"], root, migrations_env).stdout
 
     root, venv = images.build("api")
     assert not (root / "app" / "workers").exists()
     for tool in ("pytest", "ruff", "ty", "prefect"):
         assert not (venv / "bin" / tool).exists(), f"the api image carries {tool}"
+    api_env = image_env("api", venv)
     command = image_command(images.stages, "api")
     port = str(free_port())
     command[command.index("--host") + 1] = "127.0.0.1"
     command[command.index("--port") + 1] = port
-    with serving(root, {**image_env, "PORT": port}, command) as base:
+    with serving(root, {**api_env, "PORT": port}, command) as base:
         assert get(f"{base}/health/ready")[0] == 200
     # The README's way to create a first user in the running stack.
     script = ["python", "-m", "app.scripts.create_user", "--email", "i@example.com"]
-    created = json.loads(run(script, root, image_env).stdout.splitlines()[-1])
+    created = json.loads(run(script, root, api_env).stdout.splitlines()[-1])
     assert created["email"] == "i@example.com"
 
     if prefect:
         root, venv = images.build("worker")
-        python = str(venv / "bin" / "python")
-        run([python, "-c", "import prefect, app.workers.main"], root, image_env)
+        run(["python", "-c", "import prefect, app.workers.main"], root, image_env("worker", venv))
 
 
 @pytest.mark.xdist_group("t1-default")
