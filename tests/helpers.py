@@ -207,10 +207,19 @@ def uv_binary() -> str:
 
 @functools.cache
 def find_python(version: str) -> str | None:
-    """An interpreter for `version`: on PATH, managed by uv, or installed by pyenv."""
-    candidate = shutil.which(f"python{version}")
-    if candidate and _runs(candidate):
-        return candidate
+    """An interpreter for `version`: on PATH, managed by uv, or installed by pyenv.
+
+    Each candidate is asked for its own path: a pyenv shim runs the version that the current
+    directory's `.python-version` names, so it is not kept for processes run elsewhere."""
+    for candidate in _python_candidates(version):
+        if executable := _interpreter(candidate, version):
+            return executable
+    return None
+
+
+def _python_candidates(version: str) -> Iterator[str]:
+    if on_path := shutil.which(f"python{version}"):
+        yield on_path
     found = subprocess.run(
         [uv_binary(), "python", "find", "--no-python-downloads", version],
         capture_output=True,
@@ -218,26 +227,28 @@ def find_python(version: str) -> str | None:
         check=False,
     )
     if found.returncode == 0 and found.stdout.strip():
-        return found.stdout.strip()
+        yield found.stdout.strip()
     pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
     installs = sorted(
         Path(pyenv_root, "versions").glob(f"{version}*/bin/python{version}"),
         key=lambda path: [int(part) for part in re.findall(r"\d+", path.parent.parent.name)],
     )
-    for path in reversed(installs):
-        if _runs(str(path)):
-            return str(path)
-    return None
+    yield from (str(path) for path in reversed(installs))
 
 
-def _runs(executable: str) -> bool:
+def _interpreter(candidate: str, version: str) -> str | None:
+    """The real path of `candidate` when it runs Python `version`, else None."""
+    code = "import sys; print(sys.executable); print('%d.%d' % sys.version_info[:2])"
     try:
-        return (
-            subprocess.run([executable, "-c", "pass"], capture_output=True, check=False).returncode
-            == 0
+        completed = subprocess.run(
+            [candidate, "-c", code], capture_output=True, text=True, check=False, timeout=30
         )
-    except OSError:
-        return False
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = completed.stdout.split()
+    if completed.returncode != 0 or len(lines) != 2 or lines[1] != version:
+        return None
+    return lines[0]
 
 
 def project_env(python_version: str, **extra: str) -> dict[str, str]:
