@@ -1,9 +1,12 @@
 """Logs: request ids from the request to the response and the log line, and no secrets in them."""
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
+from collections.abc import Generator
+from typing import Any
 
 import httpx
 import pytest
@@ -31,6 +34,18 @@ from tests.conftest import AuthHeaders
 def settings(settings: Settings) -> Settings:
     """The test settings with the access log on (the suite turns it off elsewhere), at INFO."""
     return settings.model_copy(update={"access_log": True, "log_level": "INFO"})
+
+
+@contextlib.contextmanager
+def configured(**options: Any) -> Generator[io.StringIO]:
+    """The service's logging, set up with `options`, writing into the stream yielded while the
+    block runs; the default set-up again after it."""
+    stream = io.StringIO()
+    configure_logging(stream=stream, **options)
+    try:
+        yield stream
+    finally:
+        configure_logging()
 
 
 def lines(stream: io.StringIO) -> list[dict[str, object]]:
@@ -104,26 +119,18 @@ def test_redact(text: str, kept: str) -> None:
 
 
 def test_fields_named_like_secrets_are_redacted_whole() -> None:
-    stream = io.StringIO()
-    configure_logging(json_format=True, stream=stream)
-    try:
+    with configured(json_format=True) as stream:
         logging.getLogger("app.test").info("signed in", extra={"password": "x", "session_token": 1})
-    finally:
-        configure_logging()
     line = json.loads(stream.getvalue())
     assert (line["password"], line["session_token"]) == (REDACTED, REDACTED)
 
 
 def test_log_level_applies_to_uvicorn_s_own_lines() -> None:
     """Uvicorn sets its loggers to INFO before the application configures logging."""
-    stream = io.StringIO()
     logging.getLogger("uvicorn.error").setLevel(logging.INFO)
-    configure_logging(level="WARNING", stream=stream)
-    try:
+    with configured(level="WARNING") as stream:
         logging.getLogger("uvicorn.error").info("Application startup complete.")
         logging.getLogger("uvicorn.error").warning("Invalid HTTP request received.")
-    finally:
-        configure_logging()
     assert "Application startup complete." not in stream.getvalue()
     assert "Invalid HTTP request received." in stream.getvalue()
 
@@ -145,13 +152,9 @@ def test_uvicorn_s_coloured_copy_of_its_message_is_left_out_of_json_lines() -> N
 
 def test_uvicorn_access_lines_are_not_repeated() -> None:
     """The request middleware writes the access log; uvicorn's own would double every line."""
-    stream = io.StringIO()
-    configure_logging(stream=stream)
-    try:
+    with configured() as stream:
         logging.getLogger("uvicorn.access").info('127.0.0.1 - "GET / HTTP/1.1" 200')
         logging.getLogger("uvicorn.error").warning("Invalid HTTP request received.")
-    finally:
-        configure_logging()
     assert "GET / HTTP/1.1" not in stream.getvalue()
     assert "Invalid HTTP request received." in stream.getvalue()
 
@@ -172,9 +175,7 @@ async def test_a_failing_probe_is_logged_and_access_log_health_logs_them_all() -
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    stream = io.StringIO()
-    configure_logging(json_format=True, stream=stream)
-    try:
+    with configured(json_format=True) as stream:
         for quiet_paths in (HEALTH_PATHS, ()):
             middleware = RequestContextMiddleware(probe, quiet_paths=quiet_paths)
             async with httpx.AsyncClient(
@@ -182,8 +183,6 @@ async def test_a_failing_probe_is_logged_and_access_log_health_logs_them_all() -
             ) as client:
                 await client.get("/api/v1/health/live")
                 await client.get("/api/v1/health/ready")
-    finally:
-        configure_logging()
 
     messages = [line["message"] for line in lines(stream) if line["logger"] == "app.access"]
     assert messages == [
@@ -201,23 +200,21 @@ def test_access_log_health_setting(settings: Settings, log_health: bool, quiet: 
 
 
 def test_an_access_line_built_directly_is_the_line_logging_writes() -> None:
-    stream = io.StringIO()
-    configure_logging(json_format=True, stream=stream)
     request_token = request_id_var.set("req-1")
     user_token = user_id_var.set("user-1")
     try:
-        AccessLog()("GET", "/api/v1/users/bob@example.com", 404, 1.25)
-        logging.getLogger(ACCESS_LOGGER).info(
-            "%s %s %s",
-            "GET",
-            "/api/v1/users/bob@example.com",
-            404,
-            extra={"status": 404, "duration_ms": 1.25},
-        )
+        with configured(json_format=True) as stream:
+            AccessLog()("GET", "/api/v1/users/bob@example.com", 404, 1.25)
+            logging.getLogger(ACCESS_LOGGER).info(
+                "%s %s %s",
+                "GET",
+                "/api/v1/users/bob@example.com",
+                404,
+                extra={"status": 404, "duration_ms": 1.25},
+            )
     finally:
         user_id_var.reset(user_token)
         request_id_var.reset(request_token)
-        configure_logging()
     direct, through_logging = (
         {key: value for key, value in line.items() if key != "timestamp"} for line in lines(stream)
     )
@@ -229,12 +226,8 @@ def test_an_access_line_built_directly_is_the_line_logging_writes() -> None:
 def test_access_lines_reach_any_other_handler_through_logging(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    configure_logging(json_format=True, stream=io.StringIO())
-    try:
-        with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
-            AccessLog()("POST", "/api/v1/users", 201, 3.5)
-    finally:
-        configure_logging()
+    with configured(json_format=True), caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        AccessLog()("POST", "/api/v1/users", 201, 3.5)
     [record] = [record for record in caplog.records if record.name == ACCESS_LOGGER]
     assert record.getMessage() == "POST /api/v1/users 201"
     assert (record.__dict__["status"], record.__dict__["duration_ms"]) == (201, 3.5)
