@@ -87,6 +87,7 @@ async def test_the_logs_of_a_session_hold_no_secret_and_no_email(
     auth_headers: AuthHeaders,
 ) -> None:
     credentials = await auth_headers(alice)
+    assert (await client.get("/api/v1/me", headers=credentials)).status_code == 200
     new_user = await client.post(
         "/api/v1/users",
         json={"email": "carol.secret@example.org"},
