@@ -245,7 +245,7 @@ def _interpreter(candidate: str, version: str) -> str | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    lines = completed.stdout.split()
+    lines = completed.stdout.splitlines()
     if completed.returncode != 0 or len(lines) != 2 or lines[1] != version:
         return None
     return lines[0]

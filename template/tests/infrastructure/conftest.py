@@ -1,4 +1,5 @@
-"""The log output as production writes it, for the tests that check what reaches the logs."""
+"""What these tests need to check what reaches the logs: settings with the access log on, and
+the log output as production writes it."""
 
 import io
 import logging
@@ -6,7 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from app.infrastructure.config import Settings
 from app.infrastructure.logging import ContextFilter, JsonFormatter
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The test settings with the access log on (the suite turns it off elsewhere), at INFO."""
+    return settings.model_copy(update={"access_log": True, "log_level": "INFO"})
 
 
 @pytest.fixture

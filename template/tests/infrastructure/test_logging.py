@@ -30,12 +30,6 @@ from app.infrastructure.logging import (
 from tests.conftest import AuthHeaders
 
 
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    """The test settings with the access log on (the suite turns it off elsewhere), at INFO."""
-    return settings.model_copy(update={"access_log": True, "log_level": "INFO"})
-
-
 @contextlib.contextmanager
 def configured(**options: Any) -> Generator[io.StringIO]:
     """The service's logging, set up with `options`, writing into the stream yielded while the
