@@ -5,9 +5,12 @@ The import rules between layers are import-linter contracts (pyproject.toml, `ma
 this checks what a fresh API process actually loads, dynamic imports included.
 """
 
-from tests.support.processes import modules_of_a_fresh_api_process
+import pytest
+
+from tests.support.processes import FRESH_API_PROCESS, modules_of_a_fresh_api_process
 
 
+@pytest.mark.process(FRESH_API_PROCESS)
 def test_the_api_process_does_not_load_alembic() -> None:
     loaded = modules_of_a_fresh_api_process()
     assert "app.api.main" in loaded

@@ -10,14 +10,32 @@ starts once per session (10 to 20 seconds), in the background from the moment su
 collected, so the other tests run meanwhile.
 """
 
+import contextlib
 import importlib
+import os
 import pkgutil
-import threading
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from prefect import Task
+from prefect.context import _temporary_global_settings_context as _global_settings
+from prefect.context import get_settings_context
+from prefect.logging.handlers import APILogWorker
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW,
+    temporary_settings,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import app.workers.flows
@@ -45,48 +63,59 @@ def plain_tasks(monkeypatch: pytest.MonkeyPatch, worker_database: Database) -> N
 
 
 class BackgroundPrefectServer:
-    """Prefect's test harness, entered in a thread as soon as the session has collected a test
-    that needs it: its server starts (10 to 20 seconds) while the other tests run.
-
-    The harness installs its settings process-wide (not only in the thread's context), so the
-    tests see its API URL.
+    """A Prefect server on a temporary SQLite database, in a process of its own (Prefect's
+    documented `prefect server start`), started as soon as the session has collected a test
+    that needs it: it starts (10 to 20 seconds) while the other tests run. (Prefect's
+    `prefect_test_harness` starts the same server, but first imports the server's code into
+    this process, which then runs no test for seconds.)
     """
 
     def __init__(self) -> None:
-        self._ready = threading.Event()
-        self._done = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._serve, name="prefect-test-server", daemon=True)
-        self._thread.start()
+        self._directory = Path(tempfile.mkdtemp(prefix="prefect-test-"))
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.api_url = f"http://127.0.0.1:{port}/api"
+        self._log = self._directory / "server.log"
+        database = f"sqlite+aiosqlite:///{self._directory / 'prefect.db'}"
+        env = {**os.environ, "PREFECT_HOME": str(self._directory)}
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database
+        command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--no-services", "--no-ui", "--analytics-off"]
+        with self._log.open("wb") as log:
+            self._process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
+                command,
+                cwd=self._directory,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stopped with its children
+            )
 
-    def _serve(self) -> None:
-        from prefect.settings import (
-            PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW,
-            PREFECT_SERVER_ANALYTICS_ENABLED,
-            temporary_settings,
-        )
-        from prefect.testing.utilities import prefect_test_harness
-
-        quiet: dict[Any, Any] = {
-            PREFECT_SERVER_ANALYTICS_ENABLED: False,  # no network calls from a test
-            PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore",  # tasks run outside flows here
-        }
-        try:
-            with temporary_settings(updates=quiet), prefect_test_harness(server_startup_timeout=90):
-                self._ready.set()
-                self._done.wait()
-        except BaseException as error:  # reported to the test that waits for the server
-            self._error = error
-            self._ready.set()
-
-    def wait(self) -> None:
-        self._ready.wait()
-        if self._error is not None:
-            raise RuntimeError("Prefect's test server did not start") from self._error
+    def wait(self, timeout: float = 90) -> None:
+        """Wait until the server answers its health check; fail with its output otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                break
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.api_url}/health", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.1)
+        output = self._log.read_text(errors="replace")[-3000:]
+        self.stop()
+        raise RuntimeError(f"Prefect's test server did not start:\n{output}")
 
     def stop(self) -> None:
-        self._done.set()
-        self._thread.join(timeout=60)
+        if self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, signal.SIGKILL)
+                self._process.wait()
+        shutil.rmtree(self._directory, ignore_errors=True)
 
 
 _server: BackgroundPrefectServer | None = None
@@ -98,10 +127,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         _server = BackgroundPrefectServer()
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _server is not None:  # also when the session ends before a test needed it
+        _server.stop()
+
+
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
-    """Prefect's own test server (a temporary SQLite database), for the whole session."""
+    """Prefect's server (a temporary SQLite database) for the whole session, and Prefect's
+    settings pointing at it in every thread of this process, as `prefect_test_harness` does."""
     server = _server or BackgroundPrefectServer()
-    server.wait()
-    yield
-    server.stop()
+    try:
+        server.wait()
+        updates: dict[Any, Any] = {
+            PREFECT_API_URL: server.api_url,
+            PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore",  # tasks run outside flows here
+        }
+        # The second context reads the settings the first has just installed.
+        with temporary_settings(updates=updates), _global_settings(get_settings_context()):
+            yield
+            APILogWorker.drain_all(timeout=10)  # the runs' logs reach the server first
+    finally:
+        server.stop()

@@ -5,7 +5,6 @@ import json
 import os
 import pkgutil
 import shlex
-import subprocess
 
 import pytest
 from prefect import Flow
@@ -17,6 +16,7 @@ from app.infrastructure.config import Settings
 from app.workers import main
 from app.workers.deployments import DEPLOYMENTS
 from tests.support.prefect import unreachable_api_url, without_connect_retries
+from tests.support.processes import Command
 
 
 def all_flows() -> list[Flow]:
@@ -72,20 +72,21 @@ def test_the_worker_stops_with_one_line_without_a_prefect_api(
     assert error.count("\n") == 1
 
 
+# What the worker starts per flow run, here without a flow run id.
+FLOW_RUN_WITHOUT_A_RUN = Command(
+    *shlex.split(main.FLOW_RUN_COMMAND),
+    env={
+        "LOG_FORMAT": "json",
+        **{name: None for name in os.environ if name.startswith("PREFECT__FLOW_RUN")},
+    },
+)
+
+
+@pytest.mark.process(FLOW_RUN_WITHOUT_A_RUN)
 def test_a_flow_run_process_logs_in_the_service_format() -> None:
     """`python -m app.workers.flow_run` (what the worker starts per run) sets up the service's
     logging, then runs Prefect's engine: here it fails on a missing run id, in JSON."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT__FLOW_RUN")}
-    env["LOG_FORMAT"] = "json"
-    completed = subprocess.run(  # noqa: S603 (this interpreter, a fixed module)
-        shlex.split(main.FLOW_RUN_COMMAND),
-        cwd=main.PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    completed = FLOW_RUN_WITHOUT_A_RUN.result()
     assert completed.returncode == 1
     logged = [json.loads(line) for line in completed.stdout.splitlines()]
     assert [(line["logger"], line["level"]) for line in logged] == [("prefect.engine", "ERROR")]
