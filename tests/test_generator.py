@@ -2,8 +2,9 @@
 the project's own `make check` at once, on SQLite and on PostgreSQL; its routes are in the
 OpenAPI document, and a second run is refused without changing anything.
 
-Variants: the default answers and all-off-but-API-keys. While some options are still refused,
-both can render the same project; it is then generated and checked once.
+One project, of the default answers (both credentials, Prefect): the generator's templates hold
+nothing that depends on an answer, and the T2 answer changes (tests/test_schema_updates.py)
+pass `make check` with a generated domain in the variants with one credential each.
 """
 
 from __future__ import annotations
@@ -14,39 +15,14 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from pytest_copie.plugin import Copie
 
-from tests.helpers import (
-    BOOLEAN_OPTIONS,
-    REPRESENTATIVE_VARIANTS,
-    TEMPLATE_ROOT,
-    answer,
-    project_env,
-    rendered_project,
-    run,
-)
+from tests.helpers import answer, project_env, rendered_project, run
 from tests.test_project import postgres_url
 
 pytestmark = pytest.mark.slow
-
-QUESTIONS = yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text())
-CANDIDATES: dict[str, dict[str, Any]] = {
-    "default": {},
-    "api-keys-only": REPRESENTATIVE_VARIANTS["api-keys-only"],
-}
-
-
-def distinct_variants() -> dict[str, dict[str, Any]]:
-    """The candidates, each once: an id names every candidate that resolves to the same options."""
-    by_options: dict[tuple[Any, ...], tuple[list[str], dict[str, Any]]] = {}
-    for variant, answers in CANDIDATES.items():
-        options = tuple(answers.get(name, QUESTIONS[name]["default"]) for name in BOOLEAN_OPTIONS)
-        by_options.setdefault(options, ([], answers))[0].append(variant)
-    return {"=".join(ids): answers for ids, answers in by_options.values()}
 
 
 @dataclass(frozen=True)
@@ -56,10 +32,9 @@ class Generated:
     seconds: float
 
 
-@pytest.fixture(scope="module", params=sorted(distinct_variants()))
-def generated(request: pytest.FixtureRequest, copie_session: Copie) -> Generated:
-    answers = distinct_variants()[request.param]
-    project = rendered_project(copie_session.copy(extra_answers=answers))
+@pytest.fixture(scope="module")
+def generated(copie_session: Copie) -> Generated:
+    project = rendered_project(copie_session.copy(extra_answers={}))
     env = project_env(answer(project, "python_version"))
     run(["make", "install"], project, env)
     started = time.monotonic()

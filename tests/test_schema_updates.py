@@ -110,15 +110,16 @@ def rows(project: Path, env: dict[str, str], database: Database, owner: str = ""
     return json.loads(run(arguments, project, database.env(env)).stdout.strip().splitlines()[-1])
 
 
-def seed(project: Path, env: dict[str, str], database: Database, clerk: bool) -> None:
-    """Migrate, create an admin (with a Clerk id when Clerk is on) and give them an invoice."""
+def seed(project: Path, env: dict[str, str], database: Database, clerk: bool) -> dict[str, int]:
+    """Migrate, create an admin (with a Clerk id when Clerk is on) and give them an invoice;
+    the number of rows of each table then."""
     run(["make", "migrate"], project, database.env(env))
     command = ["make", "create-user", "EMAIL=admin@example.com", "ROLE=admin"]
     created = run(
         [*command, *([f"CLERK_ID={CLERK_ID}"] if clerk else [])], project, database.env(env)
     )
     database.admin = json.loads(created.stdout.strip().splitlines()[-1])
-    rows(project, env, database, owner=database.admin["id"])
+    return rows(project, env, database, owner=database.admin["id"])
 
 
 def project_with_a_domain(
@@ -137,9 +138,7 @@ def seeded(
     project: Path, env: dict[str, str], found: list[Database], *, clerk: bool
 ) -> dict[str, dict[str, int]]:
     """Each database migrated and given rows, then committed; its row counts by database."""
-    for database in found:
-        seed(project, env, database, clerk=clerk)
-    counted = {database.name: rows(project, env, database) for database in found}
+    counted = {database.name: seed(project, env, database, clerk=clerk) for database in found}
     commit_all(project, "feat: invoices")
     return counted
 

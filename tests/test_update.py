@@ -34,10 +34,14 @@ from tests.releases import (
 pytestmark = [pytest.mark.slow, pytest.mark.update]
 
 # Answers of the first render, then answers changed by `copier update`: one scenario each.
+# Changing answers brings files in (the workflows), takes one away (LICENSE) and changes one
+# the team edited too (README.md); the answers that change the schema are test_schema_updates'.
 UPDATES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "same-answers": ({}, {}),
-    "github-actions-on": ({"use_github_actions": False}, {"use_github_actions": True}),
-    "license-proprietary": ({"license": "MIT"}, {"license": "Proprietary"}),
+    "answers-changed": (
+        {"use_github_actions": False, "license": "MIT"},
+        {"use_github_actions": True, "license": "Proprietary"},
+    ),
 }
 
 VERSIONS = "migrations/versions/"
