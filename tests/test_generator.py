@@ -22,7 +22,8 @@ from pytest_copie.plugin import Copie
 from tests.helpers import answer, project_env, rendered_project, run
 from tests.test_project import postgres_url
 
-pytestmark = pytest.mark.slow
+# On the worker of the other `default` group tests (pytest-xdist): one render, not one per worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("t1-default")]
 
 
 @dataclass(frozen=True)
