@@ -16,7 +16,6 @@ import os
 import pkgutil
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import app.workers.flows
 from app.infrastructure.database import Database, create_sessionmaker
+from tests.support.prefect import unreachable_api_url
 
 
 @pytest.fixture
@@ -72,16 +73,14 @@ class BackgroundPrefectServer:
 
     def __init__(self) -> None:
         self._directory = Path(tempfile.mkdtemp(prefix="prefect-test-"))
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.api_url = f"http://127.0.0.1:{port}/api"
+        self.api_url = unreachable_api_url()  # until the server starts there
         self._log = self._directory / "server.log"
         database = f"sqlite+aiosqlite:///{self._directory / 'prefect.db'}"
         env = {**os.environ, "PREFECT_HOME": str(self._directory)}
         env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database
         command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
-        command += ["--port", str(port), "--no-services", "--no-ui", "--analytics-off"]
+        command += ["--port", str(urlsplit(self.api_url).port), "--no-services", "--no-ui"]
+        command += ["--analytics-off"]
         with self._log.open("wb") as log:
             self._process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
                 command,
