@@ -62,6 +62,11 @@ def test_make_check_on_sqlite(variant_project: Path) -> None:
     result = run(["make", "check"], variant_project, env)
     assert "database: SQLite" in result.stdout
     assert " passed" in result.stdout
+    # `make fuzz` alone collects tests/fuzz and loads Hypothesis' plugin: without them, no
+    # other run imports schemathesis or Hypothesis (a second or two of every start).
+    plugins = re.search(r"^plugins: (.*)$", result.stdout, re.M)
+    assert plugins and not re.search(r"hypothesis|schemathesis", plugins[1]), plugins
+    assert "deselected" not in result.stdout
 
 
 def test_the_ci_job_on_postgresql(variant_project: Path) -> None:
