@@ -325,9 +325,12 @@ def render_and_time(no_suite: bool) -> tuple[Path, dict[str, str], dict[str, Any
     make(project, env, "install")
     timings: dict[str, Any] = {"suite": {}, "copy_to_green_seconds": None}
     if not no_suite:
-        timings["suite"]["sqlite"] = suite_timing(project, env)
+        # The first run also writes the bytecode of everything it imports: it counts in the
+        # copy-to-green time, and the suite's rows are those of every later run.
+        timings["suite"]["sqlite_first_run"] = suite_timing(project, env)
         timings["copy_to_green_seconds"] = round(time.perf_counter() - started, 2)
-        log("timing the suite on PostgreSQL")
+        log("timing the suite again on SQLite, then on PostgreSQL")
+        timings["suite"]["sqlite"] = suite_timing(project, env)
         with_postgres = {**env, "TEST_DATABASE_URL": server_url()}
         timings["suite"]["postgresql"] = suite_timing(project, with_postgres)
     return project, env, timings

@@ -68,7 +68,15 @@ SCHEMA_OPTIONS = tuple(sorted({owner for owner in revision_owners().values() if 
 
 # Environment variables that nox (uv backend) and an activated virtualenv export. Left in
 # place, `uv` inside a rendered project would install into the test runner's environment.
-_LEAKY_VARIABLES = ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "CONDA_PREFIX")
+# A container's PYTHONDONTWRITEBYTECODE goes too: a user's shell lets Python cache bytecode,
+# and without it every process of a rendered project would compile its imports again.
+_LEAKY_VARIABLES = (
+    "VIRTUAL_ENV",
+    "UV_PROJECT_ENVIRONMENT",
+    "UV_PYTHON",
+    "CONDA_PREFIX",
+    "PYTHONDONTWRITEBYTECODE",
+)
 
 
 # T1: the variants whose rendered project runs its full `make check` (SQLite and PostgreSQL).

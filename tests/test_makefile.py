@@ -55,7 +55,7 @@ def test_the_makefile_is_plain(rendered: Path) -> None:
     assert "$(shell" not in makefile
     dry_run = make(rendered, "-n", "install", "test", "UV=/opt/tools/uv")
     assert dry_run.splitlines()[:3] == [
-        "/opt/tools/uv sync --compile-bytecode",
+        "/opt/tools/uv sync",
         "test -f openapi.json || /opt/tools/uv run python -m app.scripts.openapi",
         "/opt/tools/uv run pytest",
     ]
