@@ -14,24 +14,17 @@ from pytest_copie.plugin import Copie
 
 from tests.helpers import (
     DEFAULT_GROUP,
-    all_boolean_combinations,
     answer,
-    choice_variants,
     project_env,
-    rejection,
     rendered_project,
     run,
+    t0_variants,
     t1_groups,
     variant_id,
 )
 from tests.traces import Renders
 
-# T0: every valid combination of the yes/no questions, plus each non-default choice.
-T0_VARIANTS = [
-    answers
-    for answers in [*all_boolean_combinations(), *choice_variants()]
-    if rejection(answers) is None
-]
+T0_VARIANTS = t0_variants()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

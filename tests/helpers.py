@@ -158,6 +158,12 @@ def choice_variants() -> Iterator[dict[str, Any]]:
                 yield {**boolean_defaults(), name: choice}
 
 
+def t0_variants() -> list[dict[str, Any]]:
+    """T0: every valid combination of the yes/no questions, plus each non-default choice."""
+    every = [*all_boolean_combinations(), *choice_variants()]
+    return [answers for answers in every if rejection(answers) is None]
+
+
 def variant_id(answers: Mapping[str, Any]) -> str:
     """`auth_api_keys+use_prefect` (the options on; `all-off`), or `license=Apache-2.0`."""
     choices = {name: value for name, value in answers.items() if name in CHOICE_OPTIONS}

@@ -65,7 +65,8 @@ def test_make_check_on_sqlite(variant_project: Path) -> None:
     # `make fuzz` alone collects tests/fuzz and loads Hypothesis' plugin: without them, no
     # other run imports schemathesis or Hypothesis (a second or two of every start).
     plugins = re.search(r"^plugins: (.*)$", result.stdout, re.M)
-    assert plugins and not re.search(r"hypothesis|schemathesis", plugins[1]), plugins
+    assert plugins, result.stdout
+    assert not re.search(r"hypothesis|schemathesis", plugins[1]), plugins[1]
     assert "deselected" not in result.stdout
 
 
