@@ -81,6 +81,10 @@ def without_mounts(run: str) -> list[str]:
     return [word for word in shlex.split(run) if not word.startswith("--mount=")]
 
 
+def _syncs(run: str) -> bool:
+    return without_mounts(run)[:2] == ["uv", "sync"]
+
+
 class ImageEmulator:
     """Replays the steps of Dockerfile targets under `workspace` (one directory per stage)."""
 
@@ -93,7 +97,7 @@ class ImageEmulator:
     def build(self, target: str) -> tuple[Path, Path]:
         """The target's WORKDIR and virtual environment, rebuilt from its steps."""
         root = self.workspace / target
-        venv = self.workspace / f"{target}-venv"
+        venv = self._venv(target)
         if root.exists():
             return root, venv
         root.mkdir(parents=True)
@@ -105,6 +109,15 @@ class ImageEmulator:
                     image_env = self.environment(stage.name, venv, self.env.get("PATH", ""))
                     self._run(args, root, venv, {**self.env, **image_env})
         return root, venv
+
+    def _venv(self, target: str) -> Path:
+        """The environment of `target`: that of the nearest stage of its lineage that runs
+        `uv sync`, shared by every target built on that stage, as their images share its
+        layer (the api and migrations images, on `runtime`)."""
+        for stage in lineage(self.stages, target):
+            if any(kw == "RUN" and _syncs(args) for kw, args in stage.instructions):
+                return self.workspace / f"{stage.name}-venv"
+        return self.workspace / f"{target}-venv"
 
     def environment(self, stage: str, venv: Path, path: str) -> dict[str, str]:
         """The ENV of `stage` and the stages it is built on (nearer ones win), with `venv`
@@ -134,7 +147,9 @@ class ImageEmulator:
 
     def _run(self, args: str, root: Path, venv: Path, env: dict[str, str]) -> None:
         command = without_mounts(args)
-        if command[:2] == ["uv", "sync"]:
+        if _syncs(args):
+            if venv.exists():  # built for another target on the same stage
+                return
             # The Dockerfile bind-mounts these two files for the step only.
             for name in ("pyproject.toml", "uv.lock"):
                 shutil.copy2(self.project / name, root / name)
