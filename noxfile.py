@@ -33,7 +33,10 @@ ROOT = Path(__file__).resolve().parent
 DEMO_DIR = ROOT / "build" / "demo"
 
 # Tests of one variant (T0) or one representative variant (T1) share a render on one worker.
-PARALLEL = ("-n", "auto", "--dist", "loadgroup")
+# Work is handed out in collection order (tests/conftest.py puts the longest tiers first),
+# not by pytest-xdist's default of the largest groups first, which left the minute-long
+# updates, one test each, for the end.
+PARALLEL = ("-n", "auto", "--dist", "loadgroup", "--no-loadscope-reorder")
 # The template's own Python (template/ is the rendered tree: its projects lint it themselves).
 LINTED = ("extensions", "tests", "tools", "bench", "updates", "noxfile.py")
 

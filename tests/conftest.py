@@ -57,12 +57,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if strays:  # a test CI's matrix would never run
         raise pytest.UsageError(f"variant marker {', '.join(strays)} is not in {groups}")
     chosen: list[str] = config.getoption("variant")
-    if not chosen:
-        return
-    selected = [item for item in items if t1_group(item) in chosen]
-    deselected = [item for item in items if t1_group(item) not in chosen]
-    config.hook.pytest_deselected(items=deselected)
-    items[:] = selected
+    if chosen:
+        selected = [item for item in items if t1_group(item) in chosen]
+        deselected = [item for item in items if t1_group(item) not in chosen]
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+    longest_first(items)
+
+
+def longest_first(items: list[pytest.Item]) -> None:
+    """T2's modules first, then T1's, then T0's, each in collection order. pytest-xdist hands
+    out work in this order: the minute-long updates start first and the short tests fill in
+    at the end, instead of one worker finishing an update while the other waits."""
+
+    def tier(item: pytest.Item) -> int:
+        if item.get_closest_marker("update"):
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    rank: dict[Path, int] = {}
+    for item in items:  # a module keeps its tests together (its fixtures are set up once)
+        rank[item.path] = min(rank.get(item.path, 2), tier(item))
+    items.sort(key=lambda item: rank[item.path])
 
 
 @pytest.fixture(scope="session")
