@@ -19,8 +19,6 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from app.domains.base.authorization import Role
 from tests.fuzz.conftest import Credentials
 
-pytestmark = pytest.mark.fuzz
-
 # Examples per operation and caller; raise it for a longer search.
 EXAMPLES = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 
