@@ -77,8 +77,13 @@ def leftover(config: Config) -> Config:
     return config
 
 
-async def test_a_revision_that_drops_says_so_and_merges_every_head(leftover: Config) -> None:
+async def test_a_revision_that_drops_says_so_and_merges_every_head(
+    leftover: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = leftover
+    # Alembic formats the new revision with ruff through its own interpreter, not through PATH
+    # (an IDE or `.venv/bin/pytest` runs without the environment's scripts on it).
+    monkeypatch.setenv("PATH", str(tmp_path))
     before = heads(config)
     assert len(before) >= 2  # the leftover branch beside the project's own head(s)
 
