@@ -32,6 +32,7 @@ from prefect.context import _temporary_global_settings_context as _global_settin
 from prefect.context import get_settings_context
 from prefect.logging.handlers import APILogWorker
 from prefect.settings import (
+    PREFECT_API_SSL_CERT_FILE,
     PREFECT_API_URL,
     PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW,
     temporary_settings,
@@ -40,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import app.workers.flows
 from app.infrastructure.database import Database, create_sessionmaker
-from tests.support.prefect import unreachable_api_url
+from tests.support.prefect import one_certificate_bundle, unreachable_api_url
 
 
 @pytest.fixture
@@ -72,11 +73,11 @@ class BackgroundPrefectServer:
     """
 
     def __init__(self) -> None:
-        self._directory = Path(tempfile.mkdtemp(prefix="prefect-test-"))
+        self.directory = Path(tempfile.mkdtemp(prefix="prefect-test-"))
         self.api_url = unreachable_api_url()  # until the server starts there
-        self._log = self._directory / "server.log"
-        database = f"sqlite+aiosqlite:///{self._directory / 'prefect.db'}"
-        env = {**os.environ, "PREFECT_HOME": str(self._directory)}
+        self._log = self.directory / "server.log"
+        database = f"sqlite+aiosqlite:///{self.directory / 'prefect.db'}"
+        env = {**os.environ, "PREFECT_HOME": str(self.directory)}
         env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database
         command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
         command += ["--port", str(urlsplit(self.api_url).port), "--no-services", "--no-ui"]
@@ -84,7 +85,7 @@ class BackgroundPrefectServer:
         with self._log.open("wb") as log:
             self._process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
                 command,
-                cwd=self._directory,
+                cwd=self.directory,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -114,7 +115,7 @@ class BackgroundPrefectServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self._process.pid, signal.SIGKILL)
                 self._process.wait()
-        shutil.rmtree(self._directory, ignore_errors=True)
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 _server: BackgroundPrefectServer | None = None
@@ -141,6 +142,7 @@ def prefect_server() -> Iterator[None]:
         updates: dict[Any, Any] = {
             PREFECT_API_URL: server.api_url,
             PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore",  # tasks run outside flows here
+            PREFECT_API_SSL_CERT_FILE: str(one_certificate_bundle(server.directory / "ca.pem")),
         }
         # The second context reads the settings the first has just installed.
         with temporary_settings(updates=updates), _global_settings(get_settings_context()):
