@@ -68,6 +68,9 @@ def test_make_check_on_sqlite(variant_project: Path) -> None:
     assert plugins, result.stdout
     assert not re.search(r"hypothesis|schemathesis", plugins[1]), plugins[1]
     assert "deselected" not in result.stdout
+    # Prefect's test server keeps its migrated database for the next runs (the CI job below).
+    kept = list(variant_project.glob(".pytest_cache/d/prefect-database/prefect-*.db"))
+    assert len(kept) == (1 if answer(variant_project, "use_prefect") else 0), kept
 
 
 def test_the_ci_job_on_postgresql(variant_project: Path) -> None:

@@ -7,7 +7,9 @@ rollback still removes everything. Inside a flow, tasks are Prefect objects that
 
 The integration tests run flows and tasks on Prefect's engine against its test server, which
 starts once per session (10 to 20 seconds), in the background from the moment such a test is
-collected, so the other tests run meanwhile.
+collected, so the other tests run meanwhile. Most of that start is migrating a new database: the
+first run keeps a copy of the migrated database in pytest's cache, one per Prefect version, and
+later runs start from it (`pytest --cache-clear` drops it).
 """
 
 import contextlib
@@ -16,6 +18,7 @@ import os
 import pkgutil
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -26,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import prefect
 import pytest
 from prefect import Task
 from prefect.context import _temporary_global_settings_context as _global_settings
@@ -72,13 +76,22 @@ class BackgroundPrefectServer:
     this process, which then runs no test for seconds.)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, kept: Path | None = None) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="prefect-test-"))
         self.api_url = unreachable_api_url()  # until the server starts there
         self._log = self.directory / "server.log"
-        database = f"sqlite+aiosqlite:///{self.directory / 'prefect.db'}"
+        self._database = self.directory / "prefect.db"
+        # A migrated database kept by an earlier run; otherwise this one keeps its own.
+        self._started_from = self._keep_as = None
+        if kept is not None:
+            try:
+                shutil.copyfile(kept, self._database)
+            except OSError:
+                self._keep_as = kept
+            else:
+                self._started_from = kept
         env = {**os.environ, "PREFECT_HOME": str(self.directory)}
-        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{self._database}"
         command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
         command += ["--port", str(urlsplit(self.api_url).port), "--no-services", "--no-ui"]
         command += ["--analytics-off"]
@@ -101,11 +114,31 @@ class BackgroundPrefectServer:
                 break
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.api_url}/health", timeout=1).status_code == 200:
+                    self._keep()
                     return
             time.sleep(0.1)
         output = self._log.read_text(errors="replace")[-3000:]
         self.stop()
+        if self._started_from is not None:
+            output += f"\n(started from {self._started_from}: `pytest --cache-clear` drops it)"
         raise RuntimeError(f"Prefect's test server did not start:\n{output}")
+
+    def _keep(self) -> None:
+        """Copy the database, migrated and not yet used by a test, for the next runs. SQLite's
+        backup reads a consistent state while the server has the file open; the copy replaces
+        the kept file in one step, so a reader never sees half of it."""
+        if self._keep_as is None:
+            return
+        partial = self._keep_as.with_name(f"{self._keep_as.name}.{os.getpid()}")
+        try:
+            with (
+                contextlib.closing(sqlite3.connect(self._database)) as source,
+                contextlib.closing(sqlite3.connect(partial)) as copy,
+            ):
+                source.backup(copy)
+            partial.replace(self._keep_as)
+        except (OSError, sqlite3.Error):
+            partial.unlink(missing_ok=True)  # only a cache: the next run migrates again
 
     def stop(self) -> None:
         if self._process.poll() is None:
@@ -121,10 +154,19 @@ class BackgroundPrefectServer:
 _server: BackgroundPrefectServer | None = None
 
 
+def kept_database(config: pytest.Config) -> Path | None:
+    """Where the migrated database of this Prefect version is kept; None without pytest's
+    cache (`-p no:cacheprovider`)."""
+    cache = getattr(config, "cache", None)
+    if cache is None:
+        return None
+    return cache.mkdir("prefect-database") / f"prefect-{prefect.__version__}.db"
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     global _server
     if any(item.get_closest_marker("prefect") for item in session.items):
-        _server = BackgroundPrefectServer()
+        _server = BackgroundPrefectServer(kept_database(session.config))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -133,10 +175,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def prefect_server() -> Iterator[None]:
+def prefect_server(pytestconfig: pytest.Config) -> Iterator[None]:
     """Prefect's server (a temporary SQLite database) for the whole session, and Prefect's
     settings pointing at it in every thread of this process, as `prefect_test_harness` does."""
-    server = _server or BackgroundPrefectServer()
+    server = _server or BackgroundPrefectServer(kept_database(pytestconfig))
     try:
         server.wait()
         updates: dict[Any, Any] = {
