@@ -137,6 +137,9 @@ class BackgroundPrefectServer:
             ):
                 source.backup(copy)
             partial.replace(self._keep_as)
+            for other in self._keep_as.parent.glob("prefect-*.db"):  # earlier Prefect versions
+                if other != self._keep_as:
+                    other.unlink(missing_ok=True)
         except (OSError, sqlite3.Error):
             partial.unlink(missing_ok=True)  # only a cache: the next run migrates again
 
