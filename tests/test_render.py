@@ -9,6 +9,7 @@ Python. Each non-default choice (Python version, licence) is rendered and checke
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import pytest
 from copier.errors import UserMessageError
 from pytest_copie.plugin import Copie
 
-from tests.helpers import all_boolean_combinations, answer, rejection, variant_id
+from tests.helpers import TEMPLATE_ROOT, all_boolean_combinations, answer, rejection, variant_id
 from tests.traces import Renders, compose_services, found, text_files
 
 
@@ -122,6 +123,23 @@ def test_no_jinja_is_left(rendered: Path) -> None:
     assert leftovers == []
     assert list(rendered.rglob("*.jinja")) == []
     assert [p for p in rendered.rglob("*") if "{%" in p.name or "{{" in p.name] == []
+
+
+# Text, then a block tag that ends the line: `trim_blocks` drops the newline after the tag.
+TEXT_THEN_BLOCK_TAG = re.compile(r"\S.*\{%-?\s*(?:if|elif|else|endif|for|endfor)\b[^%]*%\}$")
+
+
+def test_no_block_tag_joins_two_lines_of_text() -> None:
+    """A line of text that ends with a block tag (`...adapter{% endif %}`) loses its newline when
+    rendered, so the next line is glued to it; the template keeps an empty line after each,
+    which becomes the line break."""
+    joined = []
+    for path in sorted((TEMPLATE_ROOT / "template").rglob("*")):
+        lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
+        for number, (line, following) in enumerate(itertools.pairwise(lines), start=1):
+            if TEXT_THEN_BLOCK_TAG.search(line) and following.strip():
+                joined.append(f"{path.relative_to(TEMPLATE_ROOT)}:{number}")
+    assert joined == []
 
 
 def test_no_file_is_empty(rendered: Path) -> None:
