@@ -182,6 +182,54 @@ def test_the_containers_run_the_images_commands(rendered: Path) -> None:
     assert job == f"{slug}-migrations-{release['migrations'].replace('.', '-')}"
 
 
+def readme_deploy_commands(project: Path) -> list[list[str]]:
+    """The kubectl commands of the README's deploy steps, in order, without their comments."""
+    readme = (project / "README.md").read_text()
+    block = re.search(r"```bash\n(kubectl create namespace .*?)```", readme, re.S)
+    assert block, "the README's deploy steps"
+    return [shlex.split(line, comments=True) for line in block[1].splitlines() if line]
+
+
+def matches(item: dict, selector: str | None) -> bool:
+    labels = item["metadata"].get("labels", {})
+    pairs = (term.split("=", 1) for term in (selector or "").split(",") if term)
+    return all(labels.get(key) == value for key, value in pairs)
+
+
+def test_the_readme_deploys_what_each_pod_reads_before_it(rendered: Path) -> None:
+    """Played in the README's order on a new namespace, each `kubectl apply` brings or finds
+    the ConfigMaps and Secrets its pods read: the migrations Job, applied first, reads the
+    settings too."""
+    created: set[tuple[str, str]] = set()
+    workloads = 0
+    for command in readme_deploy_commands(rendered):
+        if command[0] != "kubectl":
+            continue
+        arguments = command[command.index("-n") + 2 :] if "-n" in command else command[1:]
+        if arguments[:3] == ["create", "secret", "generic"]:
+            created.add(("Secret", arguments[3]))
+        elif arguments[:2] == ["apply", "-k"]:
+            selector = arguments[arguments.index("-l") + 1] if "-l" in arguments else None
+            applied = [
+                item
+                for item in kustomize(rendered, PRODUCTION / arguments[2])
+                if matches(item, selector)
+            ]
+            assert applied, command
+            created |= {(item["kind"], item["metadata"]["name"]) for item in applied}
+            for item in applied:
+                if item["kind"] not in ("Deployment", "Job"):
+                    continue
+                workloads += 1
+                (container,) = pod_spec(item)["containers"]
+                for source in container["envFrom"]:
+                    ((kind, reference),) = source.items()
+                    kind = "ConfigMap" if kind == "configMapRef" else "Secret"
+                    wanted = (kind, reference["name"])
+                    assert wanted in created, f"{item['metadata']['name']} reads {wanted}"
+    assert workloads == (3 if answer(rendered, "use_prefect") else 2)
+
+
 def test_the_api_rolls_out_safely_on_its_health_routes(rendered: Path) -> None:
     production = rendered_objects(rendered)["production"]
     slug = answer(rendered, "project_slug")
