@@ -228,6 +228,18 @@ def test_access_lines_reach_any_other_handler_through_logging(
     assert (record.__dict__["status"], record.__dict__["duration_ms"]) == (201, 3.5)
 
 
+def test_a_text_access_line_has_the_status_and_the_duration() -> None:
+    token = request_id_var.set("req-1")
+    try:
+        with configured(json_format=False) as stream:
+            AccessLog()("GET", "/api/v1/users", 200, 2.5)
+    finally:
+        request_id_var.reset(token)
+    assert stream.getvalue().endswith(
+        " INFO    app.access: GET /api/v1/users 200 [request_id=req-1 duration_ms=2.5]\n"
+    )
+
+
 async def test_batched_access_lines_are_written_at_the_end_of_the_loop_turn_in_order() -> None:
     stream = io.StringIO()
     handler = _AppHandler(stream, batch=True)
