@@ -118,6 +118,15 @@ def test_it_uses_the_stack_database_and_credentials(rendered: Path) -> None:
     assert url["user"] == database["environment"]["POSTGRES_USER"]
     assert url["password"] == database["environment"]["POSTGRES_PASSWORD"]
     assert url["database"] == database["environment"]["POSTGRES_DB"]
+    # With Prefect, `make worker` in the container reaches the stack's server as its worker does.
+    prefect = ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING")
+    if answer(rendered, "use_prefect"):
+        worker = stack["worker"]["environment"]
+        assert {name: environment[name] for name in prefect} == {
+            name: worker[name] for name in prefect
+        }
+    else:
+        assert not set(prefect) & set(environment)
 
     text = (rendered / ".devcontainer" / "compose.yml").read_text()
     used = set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)", text))
