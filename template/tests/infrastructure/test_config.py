@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from app.infrastructure.config import SAMPLE_SECRET_KEY, Settings
+from app.api import main
+from app.infrastructure.config import SAMPLE_SECRET_KEY, Settings, get_settings
 from tests.conftest import PRODUCTION_SETTINGS
 
 STRONG_SECRET = "a-long-random-production-secret-0123456789"
@@ -34,6 +35,28 @@ def test_production_refuses_a_guessable_secret_and_says_how_to_make_one(secret: 
 )
 def test_production_accepts_generated_secrets(secret: str) -> None:
     assert make(environment="production", secret_key=secret, **PRODUCTION_SETTINGS).is_production
+
+
+def test_the_server_stops_with_one_line_naming_invalid_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server builds the app when it imports app.api.main: invalid settings stop it with
+    the reason on one line, not under a traceback of the import."""
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("SECRET_KEY", SAMPLE_SECRET_KEY)
+    for name, value in PRODUCTION_SETTINGS.items():  # all set: the secret is the one problem
+        monkeypatch.setenv(name.upper(), ",".join(value) if isinstance(value, list) else value)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            main._create_default_app()
+    finally:
+        get_settings.cache_clear()
+    message = str(stopped.value)
+    assert message.startswith("api: invalid settings: ")
+    assert "SECRET_KEY must be a random value" in message
+    assert "\n" not in message
+    assert SAMPLE_SECRET_KEY not in message
 
 
 def test_a_refused_setting_never_shows_its_value() -> None:
