@@ -11,7 +11,8 @@ import logging.config
 from typing import Any, Literal
 
 from alembic import context
-from sqlalchemy import DefaultClause, event, text
+from sqlalchemy import DefaultClause, TextClause, event, text, types
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import functions
@@ -31,20 +32,30 @@ target_metadata = Base.metadata
 # how long a run waits for another before it gives up.
 MIGRATION_LOCK = 7_413_001
 MIGRATION_LOCK_TIMEOUT = "5min"
+# The length of the CHAR that SQLite stores a Uuid in.
+UUID_AS_CHAR = 32
 
 
 def _render_item(type_: str, obj: object, autogen_context: object) -> str | Literal[False]:
-    """Write model-only column types as the plain SQLAlchemy type they store, and `func.now()`
-    defaults as `sa.func.now()`: compiled for the connected database, they would read
-    `now()` (PostgreSQL only) or `CURRENT_TIMESTAMP`."""
-    if type_ == "type" and isinstance(obj, UTCDateTime):
-        return "sa.DateTime(timezone=True)"
-    if (
-        type_ == "server_default"
-        and isinstance(obj, DefaultClause)
-        and isinstance(obj.arg, functions.now)
-    ):
-        return "sa.func.now()"
+    """Write types and defaults that serve SQLite and PostgreSQL alike.
+
+    Model-only column types are written as the plain SQLAlchemy type they store, and
+    `func.now()` defaults as `sa.func.now()`: compiled for the connected database, they would
+    read `now()` (PostgreSQL only) or `CURRENT_TIMESTAMP`. A revision that drops a table
+    recreates it in its `downgrade()` from what the scratch SQLite database reflects: DATETIME
+    (a type PostgreSQL lacks) is written as the models' timezone-aware DateTime, CHAR(32) as the
+    Uuid that SQLite stores that way (PostgreSQL's foreign keys to uuid columns need it), and
+    SQLite's `(CURRENT_TIMESTAMP)` default as `sa.func.now()`.
+    """
+    if type_ == "type":
+        if isinstance(obj, UTCDateTime | types.DATETIME | sqlite.DATETIME):
+            return "sa.DateTime(timezone=True)"
+        if type(obj) is types.CHAR and obj.length == UUID_AS_CHAR:
+            return "sa.Uuid()"
+    if type_ == "server_default" and isinstance(obj, DefaultClause):
+        reflected = isinstance(obj.arg, TextClause) and obj.arg.text.strip("() ").upper()
+        if isinstance(obj.arg, functions.now) or reflected == "CURRENT_TIMESTAMP":
+            return "sa.func.now()"
     return False
 
 

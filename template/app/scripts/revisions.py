@@ -59,23 +59,29 @@ def drops(operations: Iterable[ops.MigrateOperation]) -> list[str]:
     return found
 
 
+async def on_database[T](url: str, config: Config, work: Callable[[Config], T]) -> T:
+    """Run Alembic commands (`work`) on the database at `url`, in one transaction."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+
+            def run(sync_connection: Connection) -> T:
+                config.attributes["connection"] = sync_connection
+                try:
+                    return work(config)
+                finally:
+                    del config.attributes["connection"]
+
+            return await connection.run_sync(run)
+    finally:
+        await engine.dispose()
+
+
 async def on_scratch_database[T](config: Config, work: Callable[[Config], T]) -> T:
     """Run Alembic commands (`work`) on a new, empty SQLite database, in one transaction."""
     with tempfile.TemporaryDirectory(prefix="revisions-") as scratch:
-        engine = create_engine(f"sqlite+aiosqlite:///{Path(scratch) / 'scratch.db'}")
-        try:
-            async with engine.begin() as connection:
-
-                def run(sync_connection: Connection) -> T:
-                    config.attributes["connection"] = sync_connection
-                    try:
-                        return work(config)
-                    finally:
-                        del config.attributes["connection"]
-
-                return await connection.run_sync(run)
-        finally:
-            await engine.dispose()
+        url = f"sqlite+aiosqlite:///{Path(scratch) / 'scratch.db'}"
+        return await on_database(url, config, work)
 
 
 def check(config: Config) -> None:

@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.config import Config
 from alembic.operations import ops
 from alembic.script import ScriptDirectory
 
 from app.scripts import revisions
-from app.scripts.revisions import ALEMBIC_INI, drops, on_scratch_database, write
+from app.scripts.migrate_down import downgrade_target
+from app.scripts.revisions import ALEMBIC_INI, drops, on_database, on_scratch_database, write
+from tests.support.database import postgres_server_url, temporary_postgres_database
 
 LEFTOVER = '''"""A table the models no longer describe."""
 
@@ -27,7 +30,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table("leftover", sa.Column("id", sa.Integer(), primary_key=True))
+    op.create_table(
+        "leftover",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("owner_id", sa.Uuid(), sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("seen_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+    )
 
 
 def downgrade() -> None:
@@ -51,6 +59,12 @@ def config(tmp_path: Path) -> Config:
 
 def first_lines(path: str, count: int) -> list[str]:
     return Path(path).read_text().splitlines()[:count]
+
+
+def downgrade_of(path: str) -> str:
+    """A revision's downgrade(), each statement on one line."""
+    text = Path(path).read_text().split("def downgrade", 1)[1]
+    return " ".join(text.split()).replace("( ", "(").replace(", )", ")")
 
 
 def heads(config: Config) -> tuple[str, ...]:
@@ -101,6 +115,32 @@ async def test_a_revision_that_drops_says_so_and_merges_every_head(
     # The new head builds the schema of the models: nothing left to write.
     again = await on_scratch_database(config, lambda c: write(c, "again", only_if_changed=True))
     assert again is None
+    # Its downgrade recreates the table with types PostgreSQL has too, not SQLite's reflection.
+    downgrade = downgrade_of(written.script.path)
+    assert 'sa.Column("owner_id", sa.Uuid(), nullable=False)' in downgrade
+    assert 'sa.Column("seen_at", sa.DateTime(timezone=True), server_default=sa.func.now()' in (
+        downgrade
+    )
+    assert "DATETIME" not in downgrade
+    assert "CHAR" not in downgrade
+
+
+@pytest.mark.skipif(postgres_server_url() is None, reason="PostgreSQL only: set TEST_DATABASE_URL")
+async def test_a_revision_that_drops_goes_down_and_up_on_postgresql(leftover: Config) -> None:
+    config = leftover
+    written = await on_scratch_database(config, lambda c: write(c, "drop it", only_if_changed=True))
+    assert written is not None
+    newest = written.script.revision
+    server_url = postgres_server_url()
+    assert server_url is not None
+    async with temporary_postgres_database(server_url) as url:
+
+        def round_trip(c: Config) -> None:
+            command.upgrade(c, "heads")
+            command.downgrade(c, downgrade_target(ScriptDirectory.from_config(c), (newest,)))
+            command.upgrade(c, "heads")
+
+        await on_database(url, config, round_trip)
 
 
 def test_drops_finds_tables_and_columns_inside_table_changes() -> None:
