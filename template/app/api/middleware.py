@@ -81,6 +81,9 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
+        method = scope["method"]
+        if method == "HEAD":  # the GET route answers it, its body left out (RFC 9110, 9.3.2)
+            scope = {**scope, "method": "GET"}
 
         headers = self.docs_headers if scope["path"].startswith(DOCS_PATHS) else self.headers
 
@@ -94,12 +97,14 @@ class RequestContextMiddleware:
                     (REQUEST_ID_HEADER, request_id.encode("latin-1")),
                     *headers,
                 ]
+            elif method == "HEAD" and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_request_id)
         except Exception:
-            logger.exception("unhandled error while serving %s %s", scope["method"], scope["path"])
+            logger.exception("unhandled error while serving %s %s", method, scope["path"])
             if response_started:
                 raise
             response = problem(
@@ -112,7 +117,7 @@ class RequestContextMiddleware:
         finally:
             if self.access_log and (status >= 400 or scope["path"] not in self.quiet_paths):
                 duration_ms = round((time.perf_counter() - started) * 1000, 2)
-                log_access(scope["method"], scope["path"], status, duration_ms)
+                log_access(method, scope["path"], status, duration_ms)
             user_id_var.reset(user_token)
             request_id_var.reset(request_token)
 

@@ -34,6 +34,22 @@ async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
     assert_problem(await client.put("/api/v1/health"), 405)
 
 
+async def test_head_is_answered_as_get_without_the_body(
+    client: httpx.AsyncClient, admin_headers: dict[str, str]
+) -> None:
+    for path in ("/api/v1/health/live", "/api/v1/users"):
+        got = await client.get(path, headers=admin_headers)
+        head = await client.head(path, headers=admin_headers)
+        assert (head.status_code, got.status_code) == (200, 200)
+        assert head.content == b""
+        assert head.headers["content-length"] == got.headers["content-length"]
+        assert head.headers["content-type"] == got.headers["content-type"]
+    refused = await client.head("/api/v1/users")
+    assert (refused.status_code, refused.content) == (401, b"")
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert (await client.head("/api/v1/nothing-here")).status_code == 404
+
+
 async def test_method_not_allowed_names_every_method_of_the_path(client: httpx.AsyncClient) -> None:
     response = await client.put("/api/v1/users")
     assert_problem(response, 405)

@@ -182,6 +182,10 @@ class CallerCache:
         """Drop the entries of one credential (revoked, or its account deleted)."""
         self._forget(lambda entry: entry.credential_id == credential_id)
 
+    def forget_all(self) -> None:
+        """Drop every entry (a user deleted where their credentials are not known)."""
+        self._forget(lambda entry: True)
+
     def _forget(self, matches: Callable[[CachedCaller], bool]) -> None:
         self._generation += 1
         for fingerprint in [key for key, entry in self._entries.items() if matches(entry)]:

@@ -184,6 +184,8 @@ async def test_bad_or_stale_deliveries_are_401_and_change_nothing(
         {"type": "user.created", "data": {"id": "not-a-clerk-id", "email_addresses": []}},
         user_payload("user_new", "not-an-email"),
         {"type": "user.deleted", "data": {"id": 42}},
+        {"type": "user.deleted", "data": {"id": "user_\u0000"}},
+        user_payload("user_\u0000", "nul@example.com"),
     ],
 )
 async def test_a_signed_but_malformed_body_is_422(

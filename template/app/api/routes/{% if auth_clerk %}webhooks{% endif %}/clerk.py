@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 from app.api.dependencies import CallerCacheDep, DatabaseDep, SettingsDep
 from app.api.exceptions import NotAuthenticated, problem_responses
 from app.domains.base.exceptions import Conflict
-from app.domains.users.clerk import ClerkAccount, ClerkUserService, SyncOutcome
+from app.domains.users.clerk import ClerkAccount, ClerkId, ClerkUserService, SyncOutcome
 from app.infrastructure.clerk import InvalidWebhook, verify_webhook
 from app.infrastructure.database import Database
 
@@ -44,7 +44,7 @@ class ClerkEmailAddress(BaseModel):
 class ClerkUser(BaseModel):
     """The `data` of `user.created` and `user.updated`: the fields this service reads."""
 
-    id: str
+    id: ClerkId
     primary_email_address_id: str | None = None
     email_addresses: list[ClerkEmailAddress] = Field(default_factory=list)
 
@@ -65,7 +65,7 @@ class ClerkUser(BaseModel):
 class ClerkDeletedUser(BaseModel):
     """The `data` of `user.deleted`."""
 
-    id: str | None = None
+    id: ClerkId | None = None
 
 
 class ClerkEvent(BaseModel):
@@ -113,9 +113,11 @@ async def receive_clerk_event(
         raise InvalidWebhookSignature(error.message) from error
     event = _validated(lambda: ClerkEvent.model_validate_json(body), "body")
     outcome = await _handle(event, database)
-    if outcome in (SyncOutcome.UPDATED, SyncOutcome.DELETED) and isinstance(
-        clerk_id := event.data.get("id"), str
-    ):
+    if outcome is SyncOutcome.DELETED:
+        # Entries are kept per credential, and which other credentials the deleted user had is
+        # not known here: every entry goes (deletions are rare), so none outlives the user.
+        callers.forget_all()
+    elif outcome is SyncOutcome.UPDATED and isinstance(clerk_id := event.data.get("id"), str):
         callers.forget_credential(clerk_id)
     logger.info("Clerk webhook %s (%s): %s", event.type, request.headers["svix-id"], outcome)
     return WebhookReceipt(type=event.type, outcome=outcome)
