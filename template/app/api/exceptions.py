@@ -222,6 +222,41 @@ async def _database_unavailable(request: Request, error: Exception) -> JSONRespo
     )
 
 
+# What a statement meets in a database that lacks this version's migrations: PostgreSQL's
+# SQLSTATEs for an undefined table and column, and SQLite's messages.
+NOT_MIGRATED_STATES = frozenset({"42P01", "42703"})
+NOT_MIGRATED_MESSAGES = ("no such table", "no such column")
+
+
+def _not_migrated(error: sqlalchemy_exc.DBAPIError) -> bool:
+    if getattr(error.orig, "sqlstate", None) in NOT_MIGRATED_STATES:
+        return True
+    return str(error.orig).startswith(NOT_MIGRATED_MESSAGES)
+
+
+async def _database_error(request: Request, error: Exception) -> JSONResponse:
+    """A statement the database could not run: 503 while its schema is behind this version's
+    (a deploy migrates first; see /health/ready), the database unavailable otherwise, or
+    anything else of its own a 500."""
+    if isinstance(error, sqlalchemy_exc.DBAPIError) and _not_migrated(error):
+        logger.warning(
+            "the database lacks this version's migrations (%s) while serving %s %s",
+            error.orig,
+            request.method,
+            request.url.path,
+        )
+        return problem(
+            request,
+            503,
+            code="database_not_migrated",
+            detail="the database is not migrated to this version yet; retry later",
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
+        )
+    if isinstance(error, UNAVAILABLE):
+        return await _database_unavailable(request, error)
+    raise error
+
+
 async def _database_refused_value(request: Request, error: Exception) -> JSONResponse:
     # Input validation keeps such values out; this is the net under it.
     return problem(
@@ -263,7 +298,13 @@ def install_exception_handlers(app: FastAPI) -> None:
         (RequestValidationError, _request_validation_error),
         (StarletteHTTPException, _http_error),
         (sqlalchemy_exc.DataError, _database_refused_value),
-        *((error_class, _database_unavailable) for error_class in UNAVAILABLE),
+        (sqlalchemy_exc.ProgrammingError, _database_error),
+        (sqlalchemy_exc.OperationalError, _database_error),
+        *(
+            (error_class, _database_unavailable)
+            for error_class in UNAVAILABLE
+            if error_class is not sqlalchemy_exc.OperationalError
+        ),
     ]
     for error_class, handler in handlers:
         app.add_exception_handler(error_class, handler)

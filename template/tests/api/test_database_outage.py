@@ -9,7 +9,9 @@ that accepts connections and never answers (a stuck proxy or network).
 import asyncio
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +20,7 @@ from app.api.routes import health
 from app.domains.users.models import User
 from app.infrastructure.database import Database, Timeouts
 from tests.conftest import AuthHeaders, Serve
+from tests.support.database import postgres_server_url, temporary_postgres_database
 
 # Short, so the tests wait little; the defaults are a few seconds (DATABASE_*_TIMEOUT).
 SHORT = Timeouts(connect=0.3, statement=0.3, pool=0.3)
@@ -69,3 +72,29 @@ async def test_readiness_answers_within_its_own_timeout(
     assert ready.status_code == 503
     assert ready.json()["code"] == "database_unavailable"
     assert waited < 3, f"the probe waited {waited:.1f} s"
+
+
+@asynccontextmanager
+async def database_without_migrations(directory: Path) -> AsyncGenerator[str]:
+    """An empty database of the kind the tests run on: what a deploy that skipped its
+    migrations serves from."""
+    server_url = postgres_server_url()
+    if server_url is None:
+        yield f"sqlite+aiosqlite:///{directory / 'empty.db'}"
+        return
+    async with temporary_postgres_database(server_url) as url:
+        yield url
+
+
+async def test_a_database_without_the_migrations_is_503_not_migrated(
+    serve: Serve, auth_headers: AuthHeaders, admin: User, tmp_path: Path
+) -> None:
+    headers = await auth_headers(admin)
+    async with database_without_migrations(tmp_path) as url:
+        database = Database.from_url(url, timeouts=SHORT)
+        async with serve(database) as client:
+            response = await client.get("/api/v1/users", headers=headers)
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "database_not_migrated"
+    assert int(response.headers["retry-after"]) >= 1
