@@ -69,6 +69,16 @@ class BodyTooLarge(StarletteHTTPException):
         super().__init__(413, self.message)
 
 
+class BodyStalled(StarletteHTTPException):
+    """A request body that stopped arriving: answered 408, the connection's worker freed."""
+
+    code = "body_stalled"
+
+    def __init__(self, seconds: float) -> None:
+        self.message = f"the request body stopped arriving for {seconds:g} s"
+        super().__init__(408, self.message)
+
+
 class RateLimited(Exception):
     """Too many requests: answered 429 with `Retry-After`."""
 
@@ -88,6 +98,7 @@ ERROR_STATUS: Mapping[type, int] = {
     AuthenticationFailed: 401,
     NotAuthenticated: 401,
     BodyTooLarge: 413,
+    BodyStalled: 408,
     RateLimited: 429,
 }
 
@@ -172,7 +183,8 @@ def authentication_challenges(request: Request) -> str:
 
 
 async def _domain_error(
-    request: Request, error: DomainError | NotAuthenticated | RateLimited | BodyTooLarge
+    request: Request,
+    error: DomainError | NotAuthenticated | RateLimited | BodyTooLarge | BodyStalled,
 ) -> JSONResponse:
     status = status_for(type(error))
     headers: dict[str, str] = {}
@@ -295,6 +307,7 @@ def install_exception_handlers(app: FastAPI) -> None:
         (NotAuthenticated, _domain_error),
         (RateLimited, _domain_error),
         (BodyTooLarge, _domain_error),
+        (BodyStalled, _domain_error),
         (RequestValidationError, _request_validation_error),
         (StarletteHTTPException, _http_error),
         (sqlalchemy_exc.DataError, _database_refused_value),

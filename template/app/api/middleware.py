@@ -7,6 +7,7 @@ one line per request with the request id, status and duration; successful health
 left out unless `ACCESS_LOG_HEALTH` is on, and `ACCESS_LOG=false` turns the whole log off.
 """
 
+import asyncio
 import logging
 import random
 import re
@@ -16,10 +17,14 @@ from collections.abc import Iterable
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.exceptions import BodyTooLarge, problem
+from app.api.exceptions import BodyStalled, BodyTooLarge, problem
 from app.infrastructure.logging import AccessLog, request_id_var, user_id_var
 
 REQUEST_ID_HEADER = b"x-request-id"
+# A request body that stops arriving for this long is answered 408, so a client that holds a
+# connection open mid-body does not hold a worker with it. (The request line and headers are
+# read by the server before the application sees them: the proxy in front bounds those.)
+BODY_STALL_SECONDS = 30.0
 # A JSON API's security headers: no MIME sniffing, no referrer, never framed, and a policy
 # that loads nothing (the docs pages, which load Swagger UI, go without the policy).
 SECURITY_HEADERS = (
@@ -125,12 +130,21 @@ class RequestContextMiddleware:
 class RequestLimitsMiddleware:
     """Refuse what would cost before it is read: headers over `max_header_bytes` (431), and a
     body over `max_body_bytes` (413): at once when its Content-Length says so, else as soon as
-    the bytes read pass the limit (chunked bodies), the rest left unread."""
+    the bytes read pass the limit (chunked bodies), the rest left unread; and a body that stops
+    arriving for `body_stall_seconds` (408)."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_header_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_header_bytes: int,
+        body_stall_seconds: float = BODY_STALL_SECONDS,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
+        self.body_stall_seconds = body_stall_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -152,14 +166,22 @@ class RequestLimitsMiddleware:
 
     def _counting(self, receive: Receive) -> Receive:
         read = 0
+        complete = False
 
         async def counted() -> Message:
-            nonlocal read
-            message = await receive()
+            nonlocal read, complete
+            if complete:  # what follows the body (a disconnect) may take any time
+                return await receive()
+            try:
+                async with asyncio.timeout(self.body_stall_seconds):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyStalled(self.body_stall_seconds) from None
             if message["type"] == "http.request":
                 read += len(message.get("body", b""))
                 if read > self.max_body_bytes:
                     raise BodyTooLarge(self.max_body_bytes)
+                complete = not message.get("more_body", False)
             return message
 
         return counted

@@ -7,15 +7,18 @@ carries the security headers of a JSON API.
 - Text with NUL characters, and times outside what every database stores, are 422.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from fastapi import FastAPI, Request
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.api.exceptions import MAX_LISTED_ERRORS
+from app.api.exceptions import MAX_LISTED_ERRORS, install_exception_handlers
+from app.api.middleware import RequestLimitsMiddleware
 from app.domains.base.schemas import Schema
 from app.domains.users.models import User
 from app.infrastructure.database import Database, create_sessionmaker
@@ -151,3 +154,31 @@ async def test_credentials_go_only_to_named_origins(
     async with serve(database, cors_origins=origins) as client:
         response = await client.get("/api/v1/health", headers={"Origin": "https://app.example.com"})
     assert response.headers.get("access-control-allow-credentials") == credentials
+
+
+async def test_a_body_that_stops_arriving_is_408() -> None:
+    """A client that stops sending its body mid-way gets 408 once the stall limit passes,
+    instead of holding the request open."""
+    app = FastAPI()
+    install_exception_handlers(app)
+
+    @app.post("/echo")
+    async def echo(request: Request) -> dict[str, int]:
+        return {"length": len(await request.body())}
+
+    limited = RequestLimitsMiddleware(
+        app, max_body_bytes=LIMIT, max_header_bytes=LIMIT, body_stall_seconds=0.2
+    )
+
+    async def stalling() -> AsyncIterator[bytes]:
+        yield b"{"
+        await asyncio.sleep(5)
+        yield b"}"
+
+    transport = httpx.ASGITransport(app=limited)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with asyncio.timeout(3):
+            response = await client.post("/echo", content=stalling())
+            whole = await client.post("/echo", content=b"{}")
+    assert_problem(response, 408, "body_stalled")
+    assert whole.json() == {"length": 2}
