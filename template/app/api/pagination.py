@@ -6,6 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from app.domains.base.filters import MAX_PAGE, MAX_PAGE_SIZE, PageParams, SortParams
 
+# A sort value longer than any field name is refused before it is parsed or echoed back.
+MAX_SORT_LENGTH = 64
+
 
 class ListQuery(BaseModel):
     """Mixed into a domain's filters to make one query-parameter model per list endpoint."""
@@ -14,7 +17,7 @@ class ListQuery(BaseModel):
 
     sort: str | None = Field(
         default=None,
-        max_length=64,
+        max_length=MAX_SORT_LENGTH,
         description="Field to sort by; prefix with - for descending (for example -created_at).",
     )
     page: int = Field(default=1, ge=1, le=MAX_PAGE, description="Page number, from 1.")
@@ -35,6 +38,7 @@ def sort_field(sort_options: list[str]) -> Any:
     allowed: list[JsonValue] = [*sort_options]
     return Field(
         default=None,
+        max_length=MAX_SORT_LENGTH,
         description="Field to sort by; prefix with - for descending.",
         json_schema_extra={"enum": allowed},
     )
