@@ -70,7 +70,7 @@ class BodyTooLarge(StarletteHTTPException):
 
 
 class BodyStalled(StarletteHTTPException):
-    """A request body that stopped arriving: answered 408, the connection's worker freed."""
+    """A request body that stopped arriving: answered 408, and the request ends there."""
 
     code = "body_stalled"
 

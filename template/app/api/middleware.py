@@ -21,9 +21,9 @@ from app.api.exceptions import BodyStalled, BodyTooLarge, problem
 from app.infrastructure.logging import AccessLog, request_id_var, user_id_var
 
 REQUEST_ID_HEADER = b"x-request-id"
-# A request body that stops arriving for this long is answered 408, so a client that holds a
-# connection open mid-body does not hold a worker with it. (The request line and headers are
-# read by the server before the application sees them: the proxy in front bounds those.)
+# A request body that stops arriving for this long is answered 408, so a client that goes
+# quiet mid-body does not keep its request open. (The request line and headers are read by the
+# server before the application sees them: the proxy in front bounds those.)
 BODY_STALL_SECONDS = 30.0
 # A JSON API's security headers: no MIME sniffing, no referrer, never framed, and a policy
 # that loads nothing (the docs pages, which load Swagger UI, go without the policy).
