@@ -225,13 +225,12 @@ async def _database_unavailable(request: Request, error: Exception) -> JSONRespo
         request.method,
         request.url.path,
     )
-    return problem(
-        request,
-        503,
-        code="database_unavailable",
-        detail="the database is not available; retry later",
-        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
-    )
+    return _retry_later(request, "database_unavailable", "the database is not available")
+
+
+def _retry_later(request: Request, code: str, detail: str) -> JSONResponse:
+    headers = {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}
+    return problem(request, 503, code=code, detail=f"{detail}; retry later", headers=headers)
 
 
 # What a statement meets in a database that lacks this version's migrations: PostgreSQL's
@@ -257,13 +256,8 @@ async def _database_error(request: Request, error: Exception) -> JSONResponse:
             request.method,
             request.url.path,
         )
-        return problem(
-            request,
-            503,
-            code="database_not_migrated",
-            detail="the database is not migrated to this version yet; retry later",
-            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
-        )
+        detail = "the database is not migrated to this version yet"
+        return _retry_later(request, "database_not_migrated", detail)
     if isinstance(error, UNAVAILABLE):
         return await _database_unavailable(request, error)
     raise error
