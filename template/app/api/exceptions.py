@@ -306,12 +306,7 @@ def install_exception_handlers(app: FastAPI) -> None:
         (StarletteHTTPException, _http_error),
         (sqlalchemy_exc.DataError, _database_refused_value),
         (sqlalchemy_exc.ProgrammingError, _database_error),
-        (sqlalchemy_exc.OperationalError, _database_error),
-        *(
-            (error_class, _database_unavailable)
-            for error_class in UNAVAILABLE
-            if error_class is not sqlalchemy_exc.OperationalError
-        ),
+        *((error_class, _database_error) for error_class in UNAVAILABLE),
     ]
     for error_class, handler in handlers:
         app.add_exception_handler(error_class, handler)
