@@ -1,7 +1,6 @@
 """`make migrate-down`: undoes the newest revision, a merge revision too, and says why when there
 is no single newest one."""
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,51 +8,23 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
 from app.infrastructure.config import get_settings
 from app.scripts.migrate_down import main
-from tests.support.database import PROJECT_ROOT, alembic_config
-
-EMPTY_REVISION = '''"""{name}"""
-
-revision = "{name}"
-down_revision = {parents!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    pass
-
-
-def downgrade() -> None:
-    pass
-'''
+from tests.support.database import add_revision, heads, migrations_copy
 
 
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Config]:
     """A copy of the project's migrations with two branches on top, their merge and one more
     revision, applied to a new SQLite database that the script reaches through DATABASE_URL."""
-    shutil.copytree(
-        PROJECT_ROOT / "migrations",
-        tmp_path / "migrations",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
-    config = alembic_config()
-    config.set_main_option("script_location", str(tmp_path / "migrations"))
-    heads = tuple(ScriptDirectory.from_config(config).get_heads())
-    added = {
-        "left": heads[0] if len(heads) == 1 else heads,
-        "right": heads[0] if len(heads) == 1 else heads,
-        "merge": ("left", "right"),
-        "after": "merge",
-    }
+    config = migrations_copy(tmp_path)
+    tops = heads(config)
+    top = tops[0] if len(tops) == 1 else tops
+    added = {"left": top, "right": top, "merge": ("left", "right"), "after": "merge"}
     for name, parents in added.items():
-        path = tmp_path / "migrations" / "versions" / f"{name}.py"
-        path.write_text(EMPTY_REVISION.format(name=name, parents=parents))
+        add_revision(config, name, parents)
     database = tmp_path / "down.db"
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{database}")
     get_settings.cache_clear()

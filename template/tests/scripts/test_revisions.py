@@ -3,7 +3,6 @@
 The tests work on a copy of migrations/, so the project's own revisions never change.
 """
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,46 +14,20 @@ from alembic.script import ScriptDirectory
 
 from app.scripts import revisions
 from app.scripts.migrate_down import downgrade_target
-from app.scripts.revisions import ALEMBIC_INI, drops, on_database, on_scratch_database, write
-from tests.support.database import postgres_server_url, temporary_postgres_database
-
-LEFTOVER = '''"""A table the models no longer describe."""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "leftover"
-down_revision = {parent!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.create_table(
-        "leftover",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("owner_id", sa.Uuid(), sa.ForeignKey("users.id"), nullable=False),
-        sa.Column("seen_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-    )
-
-
-def downgrade() -> None:
-    op.drop_table("leftover")
-'''
+from app.scripts.revisions import drops, on_database, on_scratch_database, write
+from tests.support.database import (
+    add_revision,
+    heads,
+    migrations_copy,
+    postgres_server_url,
+    temporary_postgres_database,
+)
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     """The project's Alembic configuration, on a copy of its migrations."""
-    shutil.copytree(
-        ALEMBIC_INI.parent / "migrations",
-        tmp_path / "migrations",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
-    copied = Config(ALEMBIC_INI)
-    copied.set_main_option("script_location", str(tmp_path / "migrations"))
-    copied.attributes["configure_logger"] = False
-    return copied
+    return migrations_copy(tmp_path)
 
 
 def first_lines(path: str, count: int) -> list[str]:
@@ -65,10 +38,6 @@ def downgrade_of(path: str) -> str:
     """A revision's downgrade(), each statement on one line."""
     text = Path(path).read_text().split("def downgrade", 1)[1]
     return " ".join(text.split()).replace("( ", "(").replace(", )", ")")
-
-
-def heads(config: Config) -> tuple[str, ...]:
-    return tuple(ScriptDirectory.from_config(config).get_heads())
 
 
 def versions(config: Config) -> set[str]:
@@ -86,8 +55,20 @@ async def test_sync_writes_nothing_when_the_models_match(config: Config) -> None
 @pytest.fixture
 def leftover(config: Config) -> Config:
     """The copy with one more revision: a table that no model describes."""
-    versions = Path(config.get_main_option("script_location") or "", "versions")
-    (versions / "leftover.py").write_text(LEFTOVER.format(parent="0001"))
+    add_revision(
+        config,
+        "leftover",
+        "0001",
+        upgrade="""
+            op.create_table(
+                "leftover",
+                sa.Column("id", sa.Integer(), primary_key=True),
+                sa.Column("owner_id", sa.Uuid(), sa.ForeignKey("users.id"), nullable=False),
+                sa.Column("seen_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+            )
+        """,
+        downgrade='op.drop_table("leftover")',
+    )
     return config
 
 

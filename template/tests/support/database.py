@@ -8,6 +8,8 @@ run side by side and nothing is left behind.
 """
 
 import os
+import shutil
+import textwrap
 import uuid
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -62,3 +65,59 @@ def upgrade(connection: Connection, revision: str = "heads") -> None:
 
 def downgrade(connection: Connection, revision: str = "base") -> None:
     command.downgrade(alembic_config(connection), revision)
+
+
+REVISION = """\"\"\"{revision}\"\"\"
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = {revision!r}
+down_revision = {down_revision!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+{upgrade}
+
+
+def downgrade() -> None:
+{downgrade}
+"""
+
+
+def migrations_copy(directory: Path) -> Config:
+    """The project's Alembic configuration on a copy of migrations/ in `directory`: a test adds
+    revisions there, and the project's own never change."""
+    shutil.copytree(
+        PROJECT_ROOT / "migrations",
+        directory / "migrations",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    config = alembic_config()
+    config.set_main_option("script_location", str(directory / "migrations"))
+    return config
+
+
+def heads(config: Config) -> tuple[str, ...]:
+    return tuple(ScriptDirectory.from_config(config).get_heads())
+
+
+def add_revision(
+    config: Config,
+    revision: str,
+    down_revision: str | tuple[str, ...],
+    *,
+    upgrade: str = "pass",
+    downgrade: str = "pass",
+) -> None:
+    """Write a revision into the copy's versions/ (`upgrade` and `downgrade` are their bodies)."""
+    versions = Path(config.get_main_option("script_location") or "", "versions")
+    text = REVISION.format(
+        revision=revision,
+        down_revision=down_revision,
+        upgrade=textwrap.indent(textwrap.dedent(upgrade).strip(), "    "),
+        downgrade=textwrap.indent(textwrap.dedent(downgrade).strip(), "    "),
+    )
+    (versions / f"{revision}.py").write_text(text)
