@@ -18,8 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from app.infrastructure.config import get_settings
-from app.infrastructure.database import Timeouts, create_engine
-from app.scripts.revisions import ALEMBIC_INI
+from app.scripts.revisions import ALEMBIC_INI, on_database
 
 
 class NothingToUndo(Exception):
@@ -51,25 +50,22 @@ def downgrade_target(script: ScriptDirectory, current: tuple[str, ...]) -> str:
     return "base"
 
 
-async def current_revisions() -> tuple[str, ...]:
-    settings = get_settings()
-    timeouts = Timeouts(connect=settings.database_connect_timeout, statement=None)
-    engine = create_engine(settings.database_url, timeouts=timeouts)
-    try:
-        async with engine.connect() as connection:
-            return await connection.run_sync(
-                lambda sync: tuple(MigrationContext.configure(sync).get_current_heads())
-            )
-    finally:
-        await engine.dispose()
+def current_revisions(config: Config) -> tuple[str, ...]:
+    """The revisions the configured database is at."""
+
+    def read(connected: Config) -> tuple[str, ...]:
+        context = MigrationContext.configure(connected.attributes["connection"])
+        return tuple(context.get_current_heads())
+
+    return asyncio.run(on_database(get_settings().database_url, config, read))
 
 
 def undo_newest(config: Config) -> tuple[str, tuple[str, ...]]:
     """Downgrade the configured database by its newest revision: that revision, and the
     revisions the database is at now."""
-    current = asyncio.run(current_revisions())
+    current = current_revisions(config)
     command.downgrade(config, downgrade_target(ScriptDirectory.from_config(config), current))
-    return current[0], asyncio.run(current_revisions())
+    return current[0], current_revisions(config)
 
 
 def main(argv: list[str] | None = None, config: Config | None = None) -> int:
