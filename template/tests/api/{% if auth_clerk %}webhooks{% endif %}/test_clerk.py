@@ -108,6 +108,27 @@ async def test_user_deleted_deletes_the_user_once(
     assert await outcome(client, deleted_payload("user_neverseen")) == "ignored"
 
 
+async def test_events_after_user_deleted_never_bring_the_user_back(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    created = user_payload("user_new", "new@example.com")
+    await outcome(client, created)
+    assert await outcome(client, deleted_payload("user_new")) == "deleted"
+    # Clerk retries a delivery that failed before the deletion, or delivers out of order.
+    assert await outcome(client, created) == "ignored"
+    updated = user_payload("user_new", "new@example.com", event="user.updated")
+    assert await outcome(client, updated) == "ignored"
+    assert await count_users(session, "new@example.com") == 0
+
+
+async def test_a_deletion_delivered_before_the_creation_wins(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    assert await outcome(client, deleted_payload("user_late")) == "ignored"
+    assert await outcome(client, user_payload("user_late", "late@example.com")) == "ignored"
+    assert await count_users(session, "late@example.com") == 0
+
+
 async def test_unknown_event_types_are_acknowledged(client: httpx.AsyncClient) -> None:
     event = {"type": "session.created", "data": {"id": "sess_1", "user_id": "user_new"}}
     assert await outcome(client, event) == "ignored"

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.main import create_app
 from app.domains.base.authorization import Role
+from app.domains.users.clerk import DeletedClerkAccount
 from app.domains.users.factory import UserFactory
 from app.domains.users.models import User
 from app.infrastructure.config import Settings
@@ -23,6 +24,7 @@ from tests.support.clerk import JWKSEndpoint, deleted_payload, signed_delivery, 
 
 DUPLICATES = 10
 DOMAIN = "@concurrent.example.com"
+CLERK_IDS = ("user_c1", "user_c2", "user_c3")
 
 
 @pytest.fixture
@@ -31,6 +33,9 @@ async def database(engine: AsyncEngine) -> AsyncIterator[Database]:
     yield database
     async with database.unit_of_work(write=True) as session:
         await session.execute(delete(User).where(User.email.endswith(DOMAIN)))
+        await session.execute(
+            delete(DeletedClerkAccount).where(DeletedClerkAccount.clerk_id.in_(CLERK_IDS))
+        )
 
 
 async def deliver_duplicates(
@@ -89,3 +94,8 @@ async def test_duplicates_of_user_deleted_delete_once(
     outcomes = await deliver_duplicates(database, settings, jwks, deleted_payload("user_c3"))
     assert outcomes == ["deleted"] + ["ignored"] * (DUPLICATES - 1)
     assert await users_with(database, email) == []
+    async with database.unit_of_work() as session:
+        remembered = select(DeletedClerkAccount.clerk_id).where(
+            DeletedClerkAccount.clerk_id.in_(CLERK_IDS)
+        )
+        assert list(await session.scalars(remembered)) == ["user_c3"]
