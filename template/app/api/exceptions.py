@@ -43,6 +43,11 @@ UNAVAILABLE = (
     TimeoutError,
     OSError,
 )
+# The SQLSTATEs of a server that went away or turns connections away, which the driver may
+# raise as a plain DBAPIError: a connection exception (class 08), the server shutting down,
+# crashed or starting up (57P01-57P03: a restart, or a backend terminated by an
+# administrator), and too many connections (53300).
+UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
 logger = logging.getLogger(__name__)
 
 
@@ -245,9 +250,20 @@ def _not_migrated(error: sqlalchemy_exc.DBAPIError) -> bool:
     return str(error.orig).startswith(NOT_MIGRATED_MESSAGES)
 
 
+def _unavailable(error: Exception) -> bool:
+    if isinstance(error, UNAVAILABLE):
+        return True
+    if not isinstance(error, sqlalchemy_exc.DBAPIError):
+        return False
+    state = getattr(error.orig, "sqlstate", None)
+    return error.connection_invalidated or (
+        isinstance(state, str) and state.startswith(UNAVAILABLE_STATES)
+    )
+
+
 async def _database_error(request: Request, error: Exception) -> JSONResponse:
     """A statement the database could not run: 503 while its schema is behind this version's
-    (a deploy migrates first; see /health/ready), the database unavailable otherwise, or
+    (a deploy migrates first; see /health/ready) or while the database is unavailable, and
     anything else of its own a 500."""
     if isinstance(error, sqlalchemy_exc.DBAPIError) and _not_migrated(error):
         logger.warning(
@@ -258,7 +274,7 @@ async def _database_error(request: Request, error: Exception) -> JSONResponse:
         )
         detail = "the database is not migrated to this version yet"
         return _retry_later(request, "database_not_migrated", detail)
-    if isinstance(error, UNAVAILABLE):
+    if _unavailable(error):
         return await _database_unavailable(request, error)
     raise error
 
@@ -306,6 +322,7 @@ def install_exception_handlers(app: FastAPI) -> None:
         (StarletteHTTPException, _http_error),
         (sqlalchemy_exc.DataError, _database_refused_value),
         (sqlalchemy_exc.ProgrammingError, _database_error),
+        (sqlalchemy_exc.DBAPIError, _database_error),
         *((error_class, _database_error) for error_class in UNAVAILABLE),
     ]
     for error_class, handler in handlers:
