@@ -179,6 +179,24 @@ async def test_a_lookup_started_before_a_forget_is_not_remembered() -> None:
     assert cache.get("a") is None
 
 
+async def test_what_is_looked_up_before_a_change_commits_goes_when_it_commits(
+    session: AsyncSession,
+) -> None:
+    cache, lookups = CallerCache(5), Lookups()
+    cache.forget_user(lookups.user.id, changed_in=session)  # the change, not committed yet
+    lookups.release.set()
+    await cache.caller("a", lookups)  # a request reads the user as they were ...
+    assert cache.get("a") is not None
+    lookups.release.clear()
+    looking = asyncio.create_task(cache.caller("b", lookups))  # ... another is reading them
+    await asyncio.sleep(0)
+    await session.commit()
+    assert cache.get("a") is None
+    lookups.release.set()
+    await looking
+    assert cache.get("b") is None
+
+
 async def test_a_known_caller_costs_no_query(
     client: httpx.AsyncClient, engine: AsyncEngine, alice: User, auth_headers: AuthHeaders
 ) -> None:
@@ -220,6 +238,34 @@ async def test_a_change_made_through_the_api_is_seen_at_once(
 ) -> None:
     alice_headers = await auth_headers(alice)
     assert (await client.get("/api/v1/me", headers=alice_headers)).json()["role"] == "standard"
+    promoted = await client.patch(
+        f"/api/v1/users/{alice.id}", headers=await auth_headers(admin), json={"role": "admin"}
+    )
+    assert promoted.status_code == 200
+    assert (await client.get("/api/v1/me", headers=alice_headers)).json()["role"] == "admin"
+
+
+async def test_a_lookup_between_a_change_and_its_commit_is_not_kept(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin: User,
+    alice: User,
+    auth_headers: AuthHeaders,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alice_headers = await auth_headers(alice)
+    assert (await client.get("/api/v1/me", headers=alice_headers)).json()["role"] == "standard"
+    callers: CallerCache = app.state.callers
+    forget = callers.forget_user
+
+    def forget_while_alice_is_looked_up(user_id: uuid.UUID, **changed: AsyncSession) -> None:
+        stale = [item for item in callers._entries.items() if item[1].user.id == user_id]
+        forget(user_id, **changed)
+        # A request of alice's looked her up after the forget, before the commit: as she was.
+        for key, entry in stale:
+            callers.put(key, entry.user, credential_id=entry.credential_id)
+
+    monkeypatch.setattr(callers, "forget_user", forget_while_alice_is_looked_up)
     promoted = await client.patch(
         f"/api/v1/users/{alice.id}", headers=await auth_headers(admin), json={"role": "admin"}
     )

@@ -3,7 +3,9 @@ query (and, for a signed token, a signature check) on every request.
 
 The bound, documented in the README: a change to a user or a credential (a revoked key, a
 changed role, a deleted user) takes effect at once in the process that made it through the
-API, and within `AUTH_CACHE_SECONDS` in every other process. `AUTH_CACHE_SECONDS=0` turns the
+API, and within `AUTH_CACHE_SECONDS` in every other process. "At once" includes the requests
+that look a caller up while the change is not yet committed: they read it as it was, so what
+they would remember is dropped again when the change commits. `AUTH_CACHE_SECONDS=0` turns the
 cache off. Entries never outlive the credential's own expiry.
 
 A busy caller's entry is refreshed by one request during the last fifth of its life while the
@@ -19,6 +21,9 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domains.users.models import User
 from app.domains.users.schemas import UserRead
@@ -174,19 +179,39 @@ class CallerCache:
             lookup.set_result(entry)
         return caller, entry
 
-    def forget_user(self, user_id: uuid.UUID) -> None:
-        """Drop every entry of a user (after a change to their role, e-mail or account)."""
-        self._forget(lambda entry: entry.user.id == user_id)
+    def forget_user(self, user_id: uuid.UUID, *, changed_in: AsyncSession | None = None) -> None:
+        """Drop every entry of a user (after a change to their role, e-mail or account).
 
-    def forget_credential(self, credential_id: str) -> None:
+        `changed_in`: the session whose transaction makes the change, when it has not committed
+        yet; the entries are dropped again once it has.
+        """
+        self._forget(lambda entry: entry.user.id == user_id, changed_in)
+
+    def forget_credential(
+        self, credential_id: str, *, changed_in: AsyncSession | None = None
+    ) -> None:
         """Drop the entries of one credential (revoked, or its account deleted)."""
-        self._forget(lambda entry: entry.credential_id == credential_id)
+        self._forget(lambda entry: entry.credential_id == credential_id, changed_in)
 
     def forget_all(self) -> None:
         """Drop every entry (a user deleted where their credentials are not known)."""
-        self._forget(lambda entry: True)
+        self._forget(lambda entry: True, None)
 
-    def _forget(self, matches: Callable[[CachedCaller], bool]) -> None:
+    def _forget(
+        self, matches: Callable[[CachedCaller], bool], changed_in: AsyncSession | None
+    ) -> None:
+        self._drop(matches)
+        if changed_in is not None:
+            # A lookup until then reads the old rows: what it brought back goes, and one still
+            # running is not remembered (the generation changes).
+            event.listen(
+                changed_in.sync_session,
+                "after_commit",
+                lambda _session: self._drop(matches),
+                once=True,
+            )
+
+    def _drop(self, matches: Callable[[CachedCaller], bool]) -> None:
         self._generation += 1
         for fingerprint in [key for key, entry in self._entries.items() if matches(entry)]:
             del self._entries[fingerprint]

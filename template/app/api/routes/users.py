@@ -74,11 +74,15 @@ async def read_user(user_id: uuid.UUID, service: UserServiceDep) -> UserRead:
     responses=problem_responses(NotAuthenticated, NotFound, PermissionDenied, Conflict, body=True),
 )
 async def update_user(
-    user_id: uuid.UUID, data: UserUpdate, service: UserServiceDep, callers: CallerCacheDep
+    user_id: uuid.UUID,
+    data: UserUpdate,
+    service: UserServiceDep,
+    session: SessionDep,
+    callers: CallerCacheDep,
 ) -> UserRead:
     """Change a user's e-mail or role (admins only; nobody changes their own role)."""
     user: User = await service.update(user_id, data)
-    callers.forget_user(user_id)
+    callers.forget_user(user_id, changed_in=session)
     return UserRead.model_validate(user)
 
 
@@ -88,9 +92,9 @@ async def update_user(
     responses=problem_responses(NotAuthenticated, NotFound, PermissionDenied),
 )
 async def delete_user(
-    user_id: uuid.UUID, service: UserServiceDep, callers: CallerCacheDep
+    user_id: uuid.UUID, service: UserServiceDep, session: SessionDep, callers: CallerCacheDep
 ) -> Response:
     """Delete a user and their credentials (admins only; not themself)."""
     await service.delete(user_id)
-    callers.forget_user(user_id)
+    callers.forget_user(user_id, changed_in=session)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
