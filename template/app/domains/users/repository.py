@@ -1,6 +1,7 @@
 """Data access for users (always scoped: a standard user only ever reads their own row)."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +41,18 @@ class UserRepository(CrudRepository[User, UserFilters]):
         """
         statement = self._select().where(User.id == user_id).with_for_update()
         return await self.session.scalar(statement)
+
+    async def lock_roles(self, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Role]:
+        """The roles of these users, holding their row locks until the transaction ends
+        (PostgreSQL), taken in the order of their ids: two transactions that lock the same
+        users take turns instead of deadlocking. Users gone (or out of scope) are left out."""
+        statement = (
+            self._apply_user_scope(select(User.id, User.role))
+            .where(User.id.in_(user_ids))
+            .order_by(User.id)
+            .with_for_update()
+        )
+        return {row.id: row.role for row in await self.session.execute(statement)}
 
     async def count_by_role(self) -> dict[Role, int]:
         """The number of visible users of each role (roles nobody holds count zero)."""

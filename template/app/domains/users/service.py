@@ -4,12 +4,17 @@
   for admins).
 - Only admins create, update or delete users.
 - Nobody changes their own role, and an admin cannot delete themself.
+- An admin's change to users runs only while they are an admin: the check reads their row
+  under a lock, so of two admins demoting or deleting each other at once, the second finds
+  they are one no longer (as if it had come later) and the service never ends without admins.
 """
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
 from app.domains.base.authorization import Role
@@ -50,6 +55,33 @@ class UserService(Service[User, UserFilters, UserRepository]):
             raise CannotChangeOwnRole()
         if action is Action.DELETE and is_self:
             raise CannotDeleteSelf()
+
+    async def update(self, entity_id: uuid.UUID, data: BaseModel) -> User:
+        await self._confirm_admin(Action.UPDATE, [entity_id])
+        return await super().update(entity_id, data)
+
+    async def bulk_update(self, entity_ids: Sequence[uuid.UUID], data: BaseModel) -> int:
+        await self._confirm_admin(Action.UPDATE, entity_ids)
+        return await super().bulk_update(entity_ids, data)
+
+    async def delete(self, entity_id: uuid.UUID) -> None:
+        await self._confirm_admin(Action.DELETE, [entity_id])
+        await super().delete(entity_id)
+
+    async def bulk_delete(self, entity_ids: Sequence[uuid.UUID]) -> int:
+        await self._confirm_admin(Action.DELETE, entity_ids)
+        return await super().bulk_delete(entity_ids)
+
+    async def _confirm_admin(self, action: Action, targets: Sequence[uuid.UUID]) -> None:
+        """Lock the acting admin's row and the targets' (one statement, in a fixed order), and
+        refuse when the admin's role is no longer admin. An actor the context says is not an
+        admin is left to the usual checks, which answer 404 before 403."""
+        if self.is_system or not self.context.is_admin:
+            return
+        actor = self.context.user_id
+        roles = await self.repository.lock_roles([actor, *targets])
+        if roles.get(actor) is not Role.ADMIN:
+            raise AdminRequired(action.value)
 
     async def _validate_create(self, values: Mapping[str, Any]) -> None:
         await self._ensure_email_free(values["email"])
