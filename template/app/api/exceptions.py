@@ -156,6 +156,41 @@ def problem_responses(
     }
 
 
+# The header of the 429s and 503s, as the OpenAPI document describes it.
+RETRY_AFTER_HEADER = {
+    "description": "Seconds to wait before trying again.",
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Describe the error responses in the app's OpenAPI document as they are sent: FastAPI
+    files a response model under `application/json`, where a problem is
+    `application/problem+json`; and a 429 or a 503 carries `Retry-After`."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _as_problems(build())
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
+def _as_problems(document: dict[str, Any]) -> dict[str, Any]:
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if not str(status).isdigit() or int(status) < 400:
+                    continue
+                content = response.get("content", {})
+                if "application/json" in content:
+                    content[PROBLEM_JSON] = content.pop("application/json")
+                if int(status) in (429, 503):
+                    response.setdefault("headers", {})["Retry-After"] = RETRY_AFTER_HEADER
+    return document
+
+
 def problem(
     request: Request,
     status: int,
@@ -230,10 +265,11 @@ async def _database_unavailable(request: Request, error: Exception) -> JSONRespo
         request.method,
         request.url.path,
     )
-    return _retry_later(request, "database_unavailable", "the database is not available")
+    return retry_later(request, "database_unavailable", "the database is not available")
 
 
-def _retry_later(request: Request, code: str, detail: str) -> JSONResponse:
+def retry_later(request: Request, code: str, detail: str) -> JSONResponse:
+    """A 503 problem with `Retry-After`."""
     headers = {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}
     return problem(request, 503, code=code, detail=f"{detail}; retry later", headers=headers)
 
@@ -273,7 +309,7 @@ async def _database_error(request: Request, error: Exception) -> JSONResponse:
             request.url.path,
         )
         detail = "the database is not migrated to this version yet"
-        return _retry_later(request, "database_not_migrated", detail)
+        return retry_later(request, "database_not_migrated", detail)
     if _unavailable(error):
         return await _database_unavailable(request, error)
     raise error

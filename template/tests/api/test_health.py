@@ -49,6 +49,7 @@ async def test_ready_is_503_while_the_database_lacks_a_migration(
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "database_not_migrated"
+    assert int(response.headers["retry-after"]) >= 1
     assert f"lacks {len(missing)} migration(s)" in response.json()["detail"]
     logged = " ".join(record.getMessage() for record in caplog.records)
     assert all(revision in logged for revision in missing), logged

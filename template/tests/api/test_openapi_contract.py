@@ -16,6 +16,23 @@ def test_openapi_json_is_what_the_service_serves() -> None:
     assert committed == served, f"openapi.json is out of date ({changes}): run make openapi"
 
 
+def test_errors_are_documented_as_they_are_sent() -> None:
+    document = openapi.served()
+    problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    errors = [
+        (f"{method.upper()} {path} {status}", response)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        for status, response in operation["responses"].items()
+        if int(status) >= 400
+    ]
+    assert errors, "the document lists no error response"
+    for where, response in errors:
+        assert response["content"] == {"application/problem+json": problem}, where
+        if where.endswith((" 429", " 503")):
+            assert "Retry-After" in response["headers"], where
+
+
 def test_the_document_does_not_depend_on_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

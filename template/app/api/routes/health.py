@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from app.api.dependencies import DatabaseDep
-from app.api.exceptions import Problem, problem
+from app.api.exceptions import Problem, retry_later
 from app.infrastructure.schema import ExpectedSchema, applied_revisions
 
 READY_TIMEOUT_SECONDS = 2.0
@@ -60,15 +60,12 @@ async def ready(request: Request, database: DatabaseDep) -> HealthStatus | JSONR
             async with database.engine.connect() as connection:
                 applied = await connection.run_sync(applied_revisions)
     except Exception:
-        return problem(
-            request, 503, code="database_unavailable", detail="the database does not answer"
-        )
+        return retry_later(request, "database_unavailable", "the database does not answer")
     if missing := await EXPECTED_SCHEMA.missing(applied):
-        return problem(
+        return retry_later(
             request,
-            503,
-            code="database_not_migrated",
-            detail=f"the database lacks {len(missing)} migration(s) this code expects; "
+            "database_not_migrated",
+            f"the database lacks {len(missing)} migration(s) this code expects; "
             "run the migrations (the service logs which)",
         )
     return OK
