@@ -11,14 +11,15 @@ from pydantic import BaseModel, ConfigDict, computed_field, field_validator, mod
 
 def storable(value: Any) -> Any:
     """`value`, if every database can store it: text without NUL characters (PostgreSQL refuses
-    them), and times that still exist once converted to UTC (years 1 to 9999)."""
+    them), and times that still exist once converted to UTC (years 1 to 9999), which they are
+    converted to (as they are stored, and read back)."""
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("must not contain NUL characters")
     elif isinstance(value, datetime):
         if value.tzinfo is not None:
             try:
-                value.astimezone(UTC)
+                return value.astimezone(UTC)
             except OverflowError:
                 raise ValueError("is out of range once converted to UTC") from None
     elif isinstance(value, list | tuple | set | frozenset):
