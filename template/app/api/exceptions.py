@@ -26,6 +26,7 @@ from app.domains.base.exceptions import (
     PermissionDenied,
     ValidationFailed,
 )
+from app.infrastructure.database import UNAVAILABLE_ERRORS, is_unavailable
 from app.infrastructure.logging import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
@@ -34,20 +35,6 @@ PROBLEM_JSON = "application/problem+json"
 MAX_LISTED_ERRORS = 20
 # Seconds a client waits before trying again when the database is unavailable.
 UNAVAILABLE_RETRY_AFTER = 5
-# What a database that does not answer, refuses connections or runs out of pooled connections
-# raises, driver errors included; anything else of the database's own is a 500.
-UNAVAILABLE = (
-    sqlalchemy_exc.OperationalError,
-    sqlalchemy_exc.InterfaceError,
-    sqlalchemy_exc.TimeoutError,
-    TimeoutError,
-    OSError,
-)
-# The SQLSTATEs of a server that went away or turns connections away, which the driver may
-# raise as a plain DBAPIError: a connection exception (class 08), the server shutting down,
-# crashed or starting up (57P01-57P03: a restart, or a backend terminated by an
-# administrator), and too many connections (53300).
-UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
 logger = logging.getLogger(__name__)
 
 
@@ -286,17 +273,6 @@ def _not_migrated(error: sqlalchemy_exc.DBAPIError) -> bool:
     return str(error.orig).startswith(NOT_MIGRATED_MESSAGES)
 
 
-def _unavailable(error: Exception) -> bool:
-    if isinstance(error, UNAVAILABLE):
-        return True
-    if not isinstance(error, sqlalchemy_exc.DBAPIError):
-        return False
-    state = getattr(error.orig, "sqlstate", None)
-    return error.connection_invalidated or (
-        isinstance(state, str) and state.startswith(UNAVAILABLE_STATES)
-    )
-
-
 async def _database_error(request: Request, error: Exception) -> JSONResponse:
     """A statement the database could not run: 503 while its schema is behind this version's
     (a deploy migrates first; see /health/ready) or while the database is unavailable, and
@@ -310,7 +286,7 @@ async def _database_error(request: Request, error: Exception) -> JSONResponse:
         )
         detail = "the database is not migrated to this version yet"
         return retry_later(request, "database_not_migrated", detail)
-    if _unavailable(error):
+    if is_unavailable(error):
         return await _database_unavailable(request, error)
     raise error
 
@@ -359,7 +335,7 @@ def install_exception_handlers(app: FastAPI) -> None:
         (sqlalchemy_exc.DataError, _database_refused_value),
         (sqlalchemy_exc.ProgrammingError, _database_error),
         (sqlalchemy_exc.DBAPIError, _database_error),
-        *((error_class, _database_error) for error_class in UNAVAILABLE),
+        *((error_class, _database_error) for error_class in UNAVAILABLE_ERRORS),
     ]
     for error_class, handler in handlers:
         app.add_exception_handler(error_class, handler)

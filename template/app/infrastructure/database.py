@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
@@ -28,6 +29,36 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 IDLE_PING_SECONDS = 30.0
 # Connections one process keeps open to PostgreSQL (DATABASE_POOL_SIZE).
 DEFAULT_POOL_SIZE = 20
+
+
+# What a database that does not answer, refuses connections or runs out of pooled connections
+# raises, driver errors included.
+UNAVAILABLE_ERRORS = (
+    sqlalchemy_exc.OperationalError,
+    sqlalchemy_exc.InterfaceError,
+    sqlalchemy_exc.TimeoutError,
+    TimeoutError,
+    OSError,
+)
+# The SQLSTATEs of a server that went away or turns connections away, which the driver may
+# raise as a plain DBAPIError: a connection exception (class 08), the server shutting down,
+# crashed or starting up (57P01-57P03: a restart, or a backend terminated by an
+# administrator), and too many connections (53300).
+UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database is out of reach for now (down, restarting, full, the
+    connection lost), rather than that a statement or its data is wrong: trying again later
+    may succeed (a request answers 503, a background task is retried)."""
+    if isinstance(error, UNAVAILABLE_ERRORS):
+        return True
+    if not isinstance(error, sqlalchemy_exc.DBAPIError):
+        return False
+    state = getattr(error.orig, "sqlstate", None)
+    return error.connection_invalidated or (
+        isinstance(state, str) and state.startswith(UNAVAILABLE_STATES)
+    )
 
 
 @dataclass(frozen=True)

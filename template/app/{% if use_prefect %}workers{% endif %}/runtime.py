@@ -15,17 +15,14 @@ from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 from prefect.states import State
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domains.base.exceptions import DomainError
 from app.infrastructure.config import get_settings
-from app.infrastructure.database import Database
+from app.infrastructure.database import Database, is_unavailable
 
 TASK_RETRIES = 3
 TASK_RETRY_DELAYS: list[float] = [2, 10, 30]
-TRANSIENT_ERRORS = (OperationalError, InterfaceError, PoolTimeout, TimeoutError, ConnectionError)
 
 
 def open_database() -> Database:
@@ -58,9 +55,7 @@ def is_transient(error: BaseException) -> bool:
     """Whether running again may succeed: infrastructure failures yes, domain errors never."""
     if isinstance(error, DomainError):
         return False
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(error, TRANSIENT_ERRORS)
+    return is_unavailable(error)
 
 
 def retry_on_transient_errors(_task: object, _run: object, state: State[Any]) -> bool:

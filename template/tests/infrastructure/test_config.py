@@ -139,3 +139,11 @@ def test_environment_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVIRONMENT", "staging")
     with pytest.raises(ValidationError, match="environment"):
         make()
+
+
+def test_the_log_level_is_one_logging_knows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", " warning ")
+    assert make().log_level == "WARNING"
+    monkeypatch.setenv("LOG_LEVEL", "LOUD")
+    with pytest.raises(ValidationError, match=r"log_level\n.* one of DEBUG, INFO, WARNING, ERROR"):
+        make()

@@ -26,8 +26,18 @@ from app.workers.runtime import (
 )
 
 
-def database_error[E: DBAPIError](kind: type[E], *, invalidated: bool = False) -> E:
-    orig = Exception("server closed the connection")
+class DriverError(Exception):
+    """What a driver raises, with the SQLSTATE the server sent."""
+
+    def __init__(self, message: str, sqlstate: str = "XX000") -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+def database_error[E: DBAPIError](
+    kind: type[E], *, invalidated: bool = False, sqlstate: str = "XX000"
+) -> E:
+    orig = DriverError("server closed the connection", sqlstate)
     return kind("SELECT 1", {}, orig, connection_invalidated=invalidated)
 
 
@@ -35,6 +45,9 @@ TRANSIENT = [
     database_error(OperationalError),
     database_error(InterfaceError),
     database_error(DBAPIError, invalidated=True),
+    database_error(DBAPIError, sqlstate="53300"),  # too many connections
+    database_error(DBAPIError, sqlstate="57P03"),  # the server is starting up
+    database_error(DBAPIError, sqlstate="08006"),  # the connection failed
     PoolTimeout("QueuePool limit reached"),
     TimeoutError("timed out"),
     ConnectionRefusedError("connection refused"),
