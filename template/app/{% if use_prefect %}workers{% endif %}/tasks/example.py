@@ -12,6 +12,8 @@ async def find_user_by_email(email: str) -> UserRead:
     async with unit_of_work() as session:
         user = await UserService.for_system(session).get_by_email(email)
         if user is None:
-            raise NotFound(f"no user has the e-mail address {email}")
+            # Not the address: a failed run's message reaches the Prefect UI, outside the
+            # service's redaction (the run's parameters name it already).
+            raise NotFound("no user has this e-mail address")
         # Return plain data: ORM objects do not outlive their session.
         return UserRead.model_validate(user)
