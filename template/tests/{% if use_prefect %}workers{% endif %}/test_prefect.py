@@ -5,13 +5,17 @@ really committed (outside any test transaction) and removed at the end. The test
 once per session; `uv run pytest -m "not prefect"` skips these tests while iterating.
 """
 
+import asyncio
+import contextlib
 import io
 import json
 import logging
+import socket
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from uuid import UUID
 
+import httpx
 import pytest
 from prefect import flow, get_client, task
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
@@ -33,7 +37,7 @@ from app.workers import runtime
 from app.workers.deployments import DEPLOYMENTS
 from app.workers.flows.users import users_report
 from app.workers.logs import configure_worker_logging
-from app.workers.main import FLOW_RUN_COMMAND, register
+from app.workers.main import FLOW_RUN_COMMAND, poll, register
 from app.workers.server import prefect_client
 from app.workers.tasks.example import find_user_by_email
 from app.workers.tasks.users import count_users
@@ -102,7 +106,7 @@ async def test_a_task_is_retried_after_an_infrastructure_error(
 async def test_a_domain_error_is_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
     attempts = count_attempts(monkeypatch, first_fails=False)
     task = find_user_by_email.with_options(retry_delay_seconds=0)
-    with pytest.raises(NotFound, match=r"nobody@example\.com"):
+    with pytest.raises(NotFound, match="no user has this e-mail address"):
         await task("nobody@example.com")
     assert len(attempts) == 1
 
@@ -121,6 +125,34 @@ async def test_init_prefect_creates_the_pool_once_and_the_worker_registers_every
     assert {d.name: bool(d.schedules) for d in registered} == {
         d.name: d.cron is not None for d in DEPLOYMENTS
     }
+
+
+async def test_the_worker_answers_its_health_probe_while_it_polls() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = Settings(
+        _env_file=None,
+        prefect_api_url=PREFECT_API_URL.value(),
+        worker_pool="health",
+        worker_health_port=port,
+    )
+    await init_prefect(settings)
+    polling = asyncio.create_task(poll(settings))
+    try:
+        async with httpx.AsyncClient(timeout=2) as client:
+            for _ in range(200):  # up to 10 s for the worker to start
+                with contextlib.suppress(httpx.TransportError):
+                    health = await client.get(f"http://127.0.0.1:{port}/health")
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail(f"nothing answers on port {port}")
+    finally:
+        polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
+    assert health.status_code == 200, health.text
 
 
 @pytest.fixture
