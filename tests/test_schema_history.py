@@ -255,3 +255,71 @@ def test_the_synced_revision_is_named_after_the_answers_changed(
 ) -> None:
     """A question Copier did not ask has no recorded answer: it is read as its default."""
     assert revisions_step.describe(before, after).endswith(message)
+
+
+def project_with_a_change(tmp_path: Path, text: str) -> Path:
+    """A committed project whose models file the update then changed to `text`, turning Clerk
+    off."""
+    project = tmp_path / "service"
+    models = project / "app" / "models.py"
+    models.parent.mkdir(parents=True)
+    models.write_text("from app.domains.base.models import Base as Base\n")
+    (project / ".copier-answers.yml").write_text("auth_clerk: true\n")
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "before the update"]):
+        subprocess.run(["git", *command], cwd=project, check=True, env=GIT_ENV)
+    models.write_text(text)
+    (project / ".copier-answers.yml").write_text("auth_clerk: false\n")
+    return project
+
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+    "PATH": "/usr/bin:/bin",
+}
+CONFLICTED = """\
+<<<<<<< before updating
+from app.domains.users.models import User as User
+=======
+from app.domains.base.models import Base as Base
+>>>>>>> after updating
+"""
+
+
+def test_an_update_that_leaves_conflicts_names_them_and_the_command_that_finishes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = project_with_a_change(tmp_path, CONFLICTED)
+    # A `make` that only records that it ran: with conflicts left, none of the steps may run.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "make").write_text(f"#!/bin/sh\ntouch {tmp_path / 'make-ran'}\n")
+    (tools / "make").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+    monkeypatch.chdir(project)
+    status = revisions_step.main()
+    error = capsys.readouterr().err
+    assert status == 0, error
+    assert not (tmp_path / "make-ran").exists()
+    assert "first resolve the conflicts in app/models.py, then run" in error
+    command = "make install migrate-sync 'MESSAGE=copier update: turn off auth_clerk' openapi"
+    assert f"`{command}`" in error
+
+
+def test_without_conflicts_the_update_runs_its_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = project_with_a_change(tmp_path, "from app.domains.base.models import Base\n")
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "make").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "make-ran"}\n')
+    (tools / "make").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+    monkeypatch.chdir(project)
+    assert revisions_step.main() == 0, capsys.readouterr().err
+    assert (tmp_path / "make-ran").read_text().splitlines() == [
+        "install",
+        "migrate-sync MESSAGE=copier update: turn off auth_clerk",
+    ]

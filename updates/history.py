@@ -8,8 +8,10 @@ A revision file is read with `ast`: its module-level `revision` and `down_revisi
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -99,31 +101,69 @@ def git(project: Path, *args: str) -> str:
     return completed.stdout
 
 
-def touched(project: Path, prefixes: tuple[str, ...]) -> bool:
-    """Whether the update changed (or added) a file under one of `prefixes`."""
+def changed_files(project: Path) -> list[str]:
+    """The files the update changed or added (against the last commit)."""
     changed = git(project, "diff", "--name-only", "--relative", "HEAD").splitlines()
     untracked = git(project, "ls-files", "--others", "--exclude-standard").splitlines()
-    return any(name.startswith(prefixes) for name in changed + untracked)
+    return changed + untracked
 
 
-def make(project: Path, steps: Sequence[Sequence[str]], unfinished: str) -> int:
+def touched(project: Path, prefixes: tuple[str, ...]) -> bool:
+    """Whether the update changed (or added) a file under one of `prefixes`."""
+    return any(name.startswith(prefixes) for name in changed_files(project))
+
+
+CONFLICT_MARKER = re.compile(r"^<<<<<<< ", re.MULTILINE)
+
+
+def conflicts(project: Path) -> list[str]:
+    """The files the update left for the team to merge: with conflict markers, or `.rej`."""
+    found = []
+    for name in changed_files(project):
+        path = project / name
+        if name.endswith(".rej"):
+            found.append(name)
+        elif path.is_file():
+            with contextlib.suppress(UnicodeDecodeError, OSError):
+                if CONFLICT_MARKER.search(path.read_text(encoding="utf-8")):
+                    found.append(name)
+    return sorted(found)
+
+
+def finish_later(steps: Sequence[Sequence[str]], unfinished: str, reason: str) -> str:
+    """The line saying what is `unfinished`, why, and the one command that finishes it."""
+    command = shlex.join(["make", *(part for step in steps for part in step)])
+    return f"The files are updated, but {unfinished}: {reason}, then run `{command}`."
+
+
+def make(
+    project: Path,
+    steps: Sequence[Sequence[str]],
+    unfinished: str,
+    *,
+    then: Sequence[Sequence[str]] = (),
+) -> int:
     """`make <step>` in the project for each step, echoed, until one fails; then say what is
-    `unfinished` and the command that finishes it, and return its status (0 when all ran)."""
+    `unfinished` and the command that finishes it (`steps` and the later update steps `then`,
+    which a failure skips), and return its status (0 when all ran).
+
+    With conflicts left to merge nothing runs (the code may not even import): the line names
+    them and the command, and the status is 0, so Copier ends the update as usual."""
+    finish = [*steps, *then]
+    if pending := conflicts(project):
+        reason = f"first resolve the conflicts in {', '.join(pending)}"
+        print(finish_later(finish, unfinished, reason), file=sys.stderr)
+        return 0
     for step in steps:
         command = ["make", *step]
-        print(f"$ {' '.join(command)}", flush=True)
+        print(f"$ {shlex.join(command)}", flush=True)
         try:
             status = subprocess.run(command, cwd=project, check=False).returncode
         except OSError as error:
             print(f"make: {error}", file=sys.stderr)
             status = 127
         if status != 0:
-            retry = " ".join(step[0] for step in steps)
-            print(
-                f"The files are updated, but {unfinished}: fix the error above, then run "
-                f"`make {retry}`.",
-                file=sys.stderr,
-            )
+            print(finish_later(finish, unfinished, "fix the error above"), file=sys.stderr)
             return status
     return 0
 

@@ -107,6 +107,8 @@ def sync(project: Path, message: str) -> int:
         project,
         [["install"], ["migrate-sync", f"MESSAGE={message}"]],
         "the revision their model changes need is not written yet",
+        # A failure here ends the update before its last step writes openapi.json.
+        then=[["openapi"]],
     )
 
 
