@@ -48,6 +48,16 @@ class NotAuthenticated(Exception):
         self.message = message
 
 
+class DependencyUnavailable(Exception):
+    """A service the request needs, other than the database, does not answer for now: answered
+    503 with Retry-After, under `code`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class BodyTooLarge(StarletteHTTPException):
     """A request body over `MAX_REQUEST_BODY_BYTES`: answered 413, the rest left unread.
 
@@ -291,6 +301,10 @@ async def _database_error(request: Request, error: Exception) -> JSONResponse:
     raise error
 
 
+async def _dependency_unavailable(request: Request, error: DependencyUnavailable) -> JSONResponse:
+    return retry_later(request, error.code, error.message)
+
+
 async def _database_refused_value(request: Request, error: Exception) -> JSONResponse:
     # Input validation keeps such values out; this is the net under it.
     return problem(
@@ -328,6 +342,7 @@ def install_exception_handlers(app: FastAPI) -> None:
         (DomainError, _domain_error),
         (NotAuthenticated, _domain_error),
         (RateLimited, _domain_error),
+        (DependencyUnavailable, _dependency_unavailable),
         (BodyTooLarge, _domain_error),
         (BodyStalled, _domain_error),
         (RequestValidationError, _request_validation_error),

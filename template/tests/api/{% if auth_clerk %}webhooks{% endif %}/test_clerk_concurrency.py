@@ -24,7 +24,8 @@ from tests.support.clerk import JWKSEndpoint, deleted_payload, signed_delivery, 
 
 DUPLICATES = 10
 DOMAIN = "@concurrent.example.com"
-CLERK_IDS = ("user_c1", "user_c2", "user_c3")
+RACED = tuple(f"user_r{n}" for n in range(10))
+CLERK_IDS = ("user_c1", "user_c2", "user_c3", *RACED)
 
 
 @pytest.fixture
@@ -99,3 +100,27 @@ async def test_duplicates_of_user_deleted_delete_once(
             DeletedClerkAccount.clerk_id.in_(CLERK_IDS)
         )
         assert list(await session.scalars(remembered)) == ["user_c3"]
+
+
+async def test_a_creation_and_a_deletion_delivered_at_once_leave_no_user(
+    database: Database, settings: Settings, jwks: JWKSEndpoint
+) -> None:
+    app = create_app(settings, database=database, http_transport=jwks.transport())
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            for clerk_id in RACED:
+                deliveries = [
+                    signed_delivery(user_payload(clerk_id, f"{clerk_id}{DOMAIN}")),
+                    signed_delivery(deleted_payload(clerk_id)),
+                ]
+                responses = await asyncio.gather(
+                    *(
+                        client.post("/webhooks/clerk", content=body, headers=headers)
+                        for body, headers in deliveries
+                    )
+                )
+                assert [response.status_code for response in responses] == [200, 200]
+    async with database.unit_of_work() as session:
+        left = await session.scalars(select(User.clerk_id).where(User.clerk_id.in_(RACED)))
+        assert list(left) == []
