@@ -121,6 +121,21 @@ async def test_events_after_user_deleted_never_bring_the_user_back(
     assert await count_users(session, "new@example.com") == 0
 
 
+async def test_an_older_update_delivered_late_changes_nothing(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    def updated(email: str, at: int) -> dict[str, Any]:
+        return user_payload("user_new", email, event="user.updated", updated_at=at)
+
+    await outcome(client, user_payload("user_new", "a@example.com", updated_at=1_000))
+    assert await outcome(client, updated("c@example.com", 3_000)) == "updated"
+    # Clerk retries the delivery of an earlier change that failed at first.
+    assert await outcome(client, updated("b@example.com", 2_000)) == "unchanged"
+    user = await linked_to(session, "user_new")
+    assert user is not None
+    assert user.email == "c@example.com"
+
+
 async def test_a_deletion_delivered_before_the_creation_wins(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:

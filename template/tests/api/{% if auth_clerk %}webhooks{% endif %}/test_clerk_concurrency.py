@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.main import create_app
 from app.domains.base.authorization import Role
-from app.domains.users.clerk import DeletedClerkAccount
+from app.domains.users.clerk import ClerkAccountRecord
 from app.domains.users.factory import UserFactory
 from app.domains.users.models import User
 from app.infrastructure.config import Settings
@@ -35,7 +35,7 @@ async def database(engine: AsyncEngine) -> AsyncIterator[Database]:
     async with database.unit_of_work(write=True) as session:
         await session.execute(delete(User).where(User.email.endswith(DOMAIN)))
         await session.execute(
-            delete(DeletedClerkAccount).where(DeletedClerkAccount.clerk_id.in_(CLERK_IDS))
+            delete(ClerkAccountRecord).where(ClerkAccountRecord.clerk_id.in_(CLERK_IDS))
         )
 
 
@@ -96,8 +96,8 @@ async def test_duplicates_of_user_deleted_delete_once(
     assert outcomes == ["deleted"] + ["ignored"] * (DUPLICATES - 1)
     assert await users_with(database, email) == []
     async with database.unit_of_work() as session:
-        remembered = select(DeletedClerkAccount.clerk_id).where(
-            DeletedClerkAccount.clerk_id.in_(CLERK_IDS)
+        remembered = select(ClerkAccountRecord.clerk_id).where(
+            ClerkAccountRecord.clerk_id.in_(CLERK_IDS), ClerkAccountRecord.deleted_at.is_not(None)
         )
         assert list(await session.scalars(remembered)) == ["user_c3"]
 

@@ -10,6 +10,7 @@ service does not use, are acknowledged (200) so Clerk stops sending them.
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -47,6 +48,8 @@ class ClerkUser(BaseModel):
     id: ClerkId
     primary_email_address_id: str | None = None
     email_addresses: list[ClerkEmailAddress] = Field(default_factory=list)
+    # When Clerk last changed the user, in milliseconds since the epoch (up to year 9999).
+    updated_at: int | None = Field(default=None, ge=0, le=253_402_300_799_999)
 
     def account(self) -> ClerkAccount:
         primary = next(
@@ -58,6 +61,11 @@ class ClerkUser(BaseModel):
             email=primary.email_address if primary else None,
             email_verified=bool(
                 primary and primary.verification and primary.verification.status == "verified"
+            ),
+            changed_at=(
+                None
+                if self.updated_at is None
+                else datetime.fromtimestamp(self.updated_at / 1000, UTC)
             ),
         )
 
