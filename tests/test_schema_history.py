@@ -288,21 +288,27 @@ from app.domains.base.models import Base as Base
 """
 
 
+def recording_make(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Put a `make` first on PATH that only writes its arguments, one line a run, to the
+    file returned."""
+    tools, record = tmp_path / "bin", tmp_path / "make-ran"
+    tools.mkdir()
+    (tools / "make").write_text(f'#!/bin/sh\necho "$@" >> {record}\n')
+    (tools / "make").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+    return record
+
+
 def test_an_update_that_leaves_conflicts_names_them_and_the_command_that_finishes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = project_with_a_change(tmp_path, CONFLICTED)
-    # A `make` that only records that it ran: with conflicts left, none of the steps may run.
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    (tools / "make").write_text(f"#!/bin/sh\ntouch {tmp_path / 'make-ran'}\n")
-    (tools / "make").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+    ran = recording_make(tmp_path, monkeypatch)
     monkeypatch.chdir(project)
     status = revisions_step.main()
     error = capsys.readouterr().err
     assert status == 0, error
-    assert not (tmp_path / "make-ran").exists()
+    assert not ran.exists(), "with conflicts left, no step may run"
     assert "first resolve the conflicts in app/models.py, then run" in error
     command = "make install migrate-sync 'MESSAGE=copier update: turn off auth_clerk' openapi"
     assert f"`{command}`" in error
@@ -312,14 +318,10 @@ def test_without_conflicts_the_update_runs_its_steps(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = project_with_a_change(tmp_path, "from app.domains.base.models import Base\n")
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    (tools / "make").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "make-ran"}\n')
-    (tools / "make").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+    ran = recording_make(tmp_path, monkeypatch)
     monkeypatch.chdir(project)
     assert revisions_step.main() == 0, capsys.readouterr().err
-    assert (tmp_path / "make-ran").read_text().splitlines() == [
+    assert ran.read_text().splitlines() == [
         "install",
         "migrate-sync MESSAGE=copier update: turn off auth_clerk",
     ]
