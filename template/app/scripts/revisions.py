@@ -19,6 +19,7 @@ so in its first lines.
 
 import argparse
 import asyncio
+import io
 import sys
 import tempfile
 import textwrap
@@ -87,7 +88,13 @@ async def on_scratch_database[T](config: Config, work: Callable[[Config], T]) ->
 def check(config: Config) -> None:
     """Raise when the revisions do not build the schema the models describe."""
     command.upgrade(config, "heads")
-    command.check(config)
+    # Alembic says "No new upgrade operations detected." when they match: after a revision
+    # was just written, that line reads as if nothing had been.
+    output, config.stdout = config.stdout, io.StringIO()
+    try:
+        command.check(config)
+    finally:
+        config.stdout = output
 
 
 def write(config: Config, message: str, *, only_if_changed: bool) -> Written | None:
