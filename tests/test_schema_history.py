@@ -317,7 +317,9 @@ def test_an_update_that_leaves_conflicts_names_them_and_the_command_that_finishe
 def test_without_conflicts_the_update_runs_its_steps(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = project_with_a_change(tmp_path, "from app.domains.base.models import Base\n")
+    # A line that looks like a marker, alone, is text (a note about merging, say).
+    text = '"""<<<<<<< marks where a merge conflict starts."""\nfrom app import Base\n'
+    project = project_with_a_change(tmp_path, text)
     ran = recording_make(tmp_path, monkeypatch)
     monkeypatch.chdir(project)
     assert revisions_step.main() == 0, capsys.readouterr().err

@@ -113,7 +113,8 @@ def touched(project: Path, prefixes: tuple[str, ...]) -> bool:
     return any(name.startswith(prefixes) for name in changed_files(project))
 
 
-CONFLICT_MARKER = re.compile(r"^<<<<<<< ", re.MULTILINE)
+# A conflict Copier (git) left: its three markers, in order, each at the start of a line.
+CONFLICT = re.compile(r"^<<<<<<< .*?^=======$.*?^>>>>>>> ", re.MULTILINE | re.DOTALL)
 
 
 def conflicts(project: Path) -> list[str]:
@@ -125,7 +126,7 @@ def conflicts(project: Path) -> list[str]:
             found.append(name)
         elif path.is_file():
             with contextlib.suppress(UnicodeDecodeError, OSError):
-                if CONFLICT_MARKER.search(path.read_text(encoding="utf-8")):
+                if CONFLICT.search(path.read_text(encoding="utf-8")):
                     found.append(name)
     return sorted(found)
 

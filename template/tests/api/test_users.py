@@ -5,9 +5,12 @@ import uuid
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domains.base.authorization import Role
 from app.domains.users.models import User
+from app.domains.users.schemas import UserUpdate
+from app.domains.users.service import UserService
 from tests.conftest import AuthHeaders
 
 
@@ -176,3 +179,27 @@ async def test_deleting_a_user_removes_their_credentials(
     assert deleted.status_code == 204
     response = await client.get("/api/v1/me", headers=callers["alice"])
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH", "DELETE"])
+async def test_an_admin_demoted_elsewhere_changes_no_user(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    admin: User,
+    alice: User,
+    auth_headers: AuthHeaders,
+    method: str,
+) -> None:
+    headers = await auth_headers(admin)
+    assert (await client.get("/api/v1/me", headers=headers)).json()["role"] == "admin"
+    # Another process demotes the admin: this one still has them cached as an admin.
+    await UserService.for_system(session).update(admin.id, UserUpdate(role=Role.STANDARD))
+    requests = {
+        "POST": ("/api/v1/users", {"email": "new@example.com", "role": "admin"}),
+        "PATCH": (f"/api/v1/users/{alice.id}", {"role": "admin"}),
+        "DELETE": (f"/api/v1/users/{alice.id}", None),
+    }
+    path, body = requests[method]
+    response = await client.request(method, path, headers=headers, json=body)
+    assert response.status_code == 403, response.text
+    assert response.json()["code"] == "admin_required"

@@ -2,7 +2,9 @@
 the requests come one after the other; never a 5xx, never a service without admins.
 
 These requests really commit (each on its own connection), so this module's fixtures commit
-what they write, and the users are removed afterwards.
+what they write, and the users are removed afterwards. The race exists on PostgreSQL; SQLite
+runs one writing transaction at a time, and a request's begins before its caller is looked
+up, so there the test checks the outcome only.
 """
 
 import asyncio

@@ -141,9 +141,12 @@ def test_environment_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
         make()
 
 
-def test_the_log_level_is_one_logging_knows(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOG_LEVEL", " warning ")
-    assert make().log_level == "WARNING"
+@pytest.mark.parametrize(("given", "level"), [(" warning ", "WARNING"), ("warn", "WARN")])
+def test_the_log_level_is_one_logging_knows(
+    monkeypatch: pytest.MonkeyPatch, given: str, level: str
+) -> None:
+    monkeypatch.setenv("LOG_LEVEL", given)
+    assert make().log_level == level
     monkeypatch.setenv("LOG_LEVEL", "LOUD")
-    with pytest.raises(ValidationError, match=r"log_level\n.* one of DEBUG, INFO, WARNING, ERROR"):
+    with pytest.raises(ValidationError, match=r"log_level\n.* one of .*DEBUG"):
         make()

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import SessionTransaction
 
 from app.domains.users.models import User
 from app.domains.users.schemas import UserRead
@@ -201,15 +202,20 @@ class CallerCache:
         self, matches: Callable[[CachedCaller], bool], changed_in: AsyncSession | None
     ) -> None:
         self._drop(matches)
-        if changed_in is not None:
+        if changed_in is None:
+            return
+        pending = True
+
+        def at_the_end(_session: object, transaction: SessionTransaction) -> None:
             # A lookup until then reads the old rows: what it brought back goes, and one still
-            # running is not remembered (the generation changes).
-            event.listen(
-                changed_in.sync_session,
-                "after_commit",
-                lambda _session: self._drop(matches),
-                once=True,
-            )
+            # running is not remembered (the generation changes). Only the outermost
+            # transaction counts (a savepoint's end is not the commit), once.
+            nonlocal pending
+            if pending and transaction.parent is None:
+                pending = False
+                self._drop(matches)
+
+        event.listen(changed_in.sync_session, "after_transaction_end", at_the_end)
 
     def _drop(self, matches: Callable[[CachedCaller], bool]) -> None:
         self._generation += 1

@@ -4,9 +4,10 @@
   for admins).
 - Only admins create, update or delete users.
 - Nobody changes their own role, and an admin cannot delete themself.
-- An admin's change to users runs only while they are an admin: the check reads their row
-  under a lock, so of two admins demoting or deleting each other at once, the second finds
-  they are one no longer (as if it had come later) and the service never ends without admins.
+- An admin's change to users (create, update, delete) runs only while they are an admin: the
+  check reads their row under a lock, so an admin demoted meanwhile (by a concurrent request,
+  or in another process while their credential is still cached) is refused with 403, and of
+  two admins demoting or deleting each other at once, one is left.
 """
 
 import uuid
@@ -56,6 +57,10 @@ class UserService(Service[User, UserFilters, UserRepository]):
         if action is Action.DELETE and is_self:
             raise CannotDeleteSelf()
 
+    async def bulk_create(self, items: Sequence[BaseModel]) -> list[User]:
+        await self._confirm_admin(Action.CREATE, [])
+        return await super().bulk_create(items)
+
     async def update(self, entity_id: uuid.UUID, data: BaseModel) -> User:
         await self._confirm_admin(Action.UPDATE, [entity_id])
         return await super().update(entity_id, data)
@@ -74,7 +79,7 @@ class UserService(Service[User, UserFilters, UserRepository]):
 
     async def _confirm_admin(self, action: Action, targets: Sequence[uuid.UUID]) -> None:
         """Lock the acting admin's row and the targets' (one statement, in a fixed order), and
-        refuse when the admin's role is no longer admin. An actor the context says is not an
+        refuse with 403 when the admin is one no longer. An actor the context says is not an
         admin is left to the usual checks, which answer 404 before 403."""
         if self.is_system or not self.context.is_admin:
             return
