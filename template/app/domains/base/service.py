@@ -157,13 +157,18 @@ class DomainService[ModelT: Entity, FiltersT: Filters, RepositoryT: CrudReposito
     def _conflict_message(self, error: IntegrityError) -> str:
         return f"the {self._noun} conflicts with an existing one"
 
+    def _conflict(self, error: IntegrityError) -> Conflict:
+        """The domain error of a violation the checks before the write missed (a concurrent
+        request won the race): a domain answers it as it answers the checked case."""
+        return Conflict(self._conflict_message(error))
+
     @asynccontextmanager
     async def _conflicts_as_domain_errors(self) -> AsyncGenerator[None]:
         """Turn a unique or foreign-key violation raised by a flush into a `Conflict`."""
         try:
             yield
         except IntegrityError as error:
-            raise Conflict(self._conflict_message(error)) from error
+            raise self._conflict(error) from error
 
 
 class Service[ModelT: Entity, FiltersT: Filters, RepositoryT: CrudRepository[Any, Any]](

@@ -6,8 +6,12 @@ from app.domains.base.exceptions import Conflict, PermissionDenied
 class EmailAlreadyRegistered(Conflict):
     code = "email_already_registered"
 
-    def __init__(self, email: str) -> None:
-        super().__init__(f"a user with e-mail {email} already exists")
+    def __init__(self, email: str | None = None) -> None:
+        super().__init__(
+            f"a user with e-mail {email} already exists"
+            if email is not None
+            else "a user with this e-mail already exists"
+        )
 
 
 class AdminRequired(PermissionDenied):

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
 from app.domains.base.authorization import Role
-from app.domains.base.exceptions import PermissionDenied
+from app.domains.base.exceptions import Conflict, PermissionDenied
 from app.domains.base.service import Action, Service
 from app.domains.users.exceptions import (
     AdminRequired,
@@ -100,8 +100,9 @@ class UserService(Service[User, UserFilters, UserRepository]):
         if await self.repository.get_by_email(email) is not None:
             raise EmailAlreadyRegistered(email)
 
-    def _conflict_message(self, error: IntegrityError) -> str:
-        return "a user with this e-mail already exists"
+    def _conflict(self, error: IntegrityError) -> Conflict:
+        # The one unique column a user's change can collide on.
+        return EmailAlreadyRegistered()
 
     async def get_by_email(self, email: str) -> User | None:
         """The user with this e-mail, if the actor may see them."""

@@ -23,6 +23,10 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE_SUFFIX = ".tmpl"
 # Renders the templates to learn which identifiers the generated code uses.
 PROBE = DomainNames(name="zqprobe", plural="zqprobes")
+# Tables and module names the project has, or gets when an option is turned on later by
+# `copier update`: a domain that took one would clash with the template's code then.
+RESERVED_TABLES = frozenset({"alembic_version", "api_keys", "clerk_accounts", "users"})
+RESERVED_WORDS = frozenset({"api_keys", "auth", "base", "health", "users", "webhooks"})
 
 
 class GeneratorError(Exception):
@@ -94,8 +98,26 @@ def _check_free(root: Path, names: DomainNames) -> None:
         for path in (f"app/domains/{word}", f"app/api/routes/{word}.py", f"app/api/routes/{word}"):
             if (root / path).exists():
                 raise GeneratorError(f"{path} already exists; choose another NAME or PLURAL")
-    if names.plural in existing_tables(root):
+        if word in RESERVED_WORDS:
+            raise GeneratorError(f"{word!r} is a name the template uses; choose another")
+    if names.plural in RESERVED_TABLES or names.plural in existing_tables(root):
         raise GeneratorError(f"a table named {names.plural!r} already exists; pass another PLURAL")
+    if names.class_name in registered_models(root):
+        raise GeneratorError(
+            f"the model {names.class_name} (from NAME {names.name!r}) is already in {MODELS}; "
+            "choose another NAME"
+        )
+
+
+def registered_models(root: Path) -> set[str]:
+    """The names app/models.py imports: one per model."""
+    tree = ast.parse((root / MODELS).read_text(encoding="utf-8"))
+    return {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
 
 
 def existing_tables(root: Path) -> set[str]:

@@ -1,7 +1,8 @@
 """The composition roots a new domain joins: the model registry and the router list.
 
 Each root has a block for added domains, after an `# isort: split` line: the new import goes
-there, one statement per domain, and the router's entry at the end of its list. The shipped
+there (ruff may then merge the router's imports into one statement), and the router's entry
+at the end of its list. The shipped
 lines above the block are the ones an answer change may rewrite; keeping the added lines apart
 from them is what lets `copier update` merge both. The edits add nothing that is already there,
 and a file whose block or list cannot be found is refused with what to add by hand.

@@ -64,6 +64,19 @@ async def test_emails_are_unique_whatever_their_case(
         await service.update(admin.id, UserUpdate(email=alice.email))
 
 
+async def test_an_email_taken_by_a_concurrent_request_is_the_same_error(
+    session: AsyncSession, admin: User, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = service_for(session, admin)
+
+    async def not_found_yet(email: str) -> None:
+        return None  # the other request had not committed when this one checked
+
+    monkeypatch.setattr(service.repository, "get_by_email", not_found_yet)
+    with pytest.raises(EmailAlreadyRegistered):
+        await service.update(admin.id, UserUpdate(email=alice.email))
+
+
 async def test_nobody_changes_their_own_role(session: AsyncSession, admin: User) -> None:
     service = service_for(session, admin)
     with pytest.raises(CannotChangeOwnRole):

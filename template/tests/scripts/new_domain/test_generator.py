@@ -134,6 +134,31 @@ def test_shipped_domains_are_taken(project: Path) -> None:
         plan(project, DomainNames.parse("user"))
 
 
+@pytest.mark.parametrize(
+    ("name", "plural", "message"),
+    [
+        # Alembic's own table: its autogenerate skips it, so the domain would get no table.
+        ("alembic_ver", "alembic_version", "a table named 'alembic_version' already exists"),
+        # Taken by options a later `copier update` may turn on.
+        ("clerk_account", None, "a table named 'clerk_accounts' already exists"),
+        ("webhook", None, "'webhooks' is a name the template uses"),
+    ],
+)
+def test_names_the_template_uses_are_refused(
+    project: Path, name: str, plural: str | None, message: str
+) -> None:
+    with pytest.raises(GeneratorError, match=message):
+        plan(project, DomainNames.parse(name, plural))
+
+
+def test_a_name_giving_a_registered_model_class_is_refused(project: Path) -> None:
+    generate(project, DomainNames.parse("item2"), Pipeline())
+    before = snapshot(project)
+    with pytest.raises(GeneratorError, match=r"the model Item2 .* is already in app/models\.py"):
+        generate(project, DomainNames.parse("item_2"), Pipeline())
+    assert snapshot(project) == before
+
+
 def test_a_restructured_router_is_refused_before_anything_is_written(project: Path) -> None:
     (project / ROUTER).write_text("from app.api.routes import users\n\nrouters = [users.router]\n")
     before = snapshot(project)
