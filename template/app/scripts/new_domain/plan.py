@@ -102,18 +102,19 @@ def _check_free(root: Path, names: DomainNames) -> None:
             raise GeneratorError(f"{word!r} is a name the template uses; choose another")
     if names.plural in RESERVED_TABLES or names.plural in existing_tables(root):
         raise GeneratorError(f"a table named {names.plural!r} already exists; pass another PLURAL")
-    if names.class_name in registered_models(root):
+    source = registered_models(root).get(names.class_name)
+    if source is not None and source != f"app.domains.{names.name}.models":
         raise GeneratorError(
-            f"the model {names.class_name} (from NAME {names.name!r}) is already in {MODELS}; "
-            "choose another NAME"
+            f"the model {names.class_name} (from NAME {names.name!r}) is already in {MODELS}, "
+            f"from {source}; choose another NAME"
         )
 
 
-def registered_models(root: Path) -> set[str]:
-    """The names app/models.py imports: one per model."""
+def registered_models(root: Path) -> dict[str, str]:
+    """The names app/models.py imports (one per model), with the module of each."""
     tree = ast.parse((root / MODELS).read_text(encoding="utf-8"))
     return {
-        alias.asname or alias.name
+        alias.asname or alias.name: node.module or ""
         for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom)
         for alias in node.names

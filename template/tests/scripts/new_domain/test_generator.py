@@ -154,7 +154,7 @@ def test_names_the_template_uses_are_refused(
 def test_a_name_giving_a_registered_model_class_is_refused(project: Path) -> None:
     generate(project, DomainNames.parse("item2"), Pipeline())
     before = snapshot(project)
-    with pytest.raises(GeneratorError, match=r"the model Item2 .* is already in app/models\.py"):
+    with pytest.raises(GeneratorError, match=r"model Item2 .* from app\.domains\.item2\.models"):
         generate(project, DomainNames.parse("item_2"), Pipeline())
     assert snapshot(project) == before
 
