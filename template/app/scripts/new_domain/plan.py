@@ -23,10 +23,10 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE_SUFFIX = ".tmpl"
 # Renders the templates to learn which identifiers the generated code uses.
 PROBE = DomainNames(name="zqprobe", plural="zqprobes")
-# Tables and module names the project has, or gets when an option is turned on later by
-# `copier update`: a domain that took one would clash with the template's code then.
-RESERVED_TABLES = frozenset({"alembic_version", "api_keys", "clerk_accounts", "users"})
-RESERVED_WORDS = frozenset({"api_keys", "auth", "base", "health", "users", "webhooks"})
+# Tables and module names the project's own code uses, or may once an option is turned on by
+# `copier update` (a route package): a domain that took one would clash with it.
+RESERVED_TABLES = frozenset({"alembic_version", "users"})
+RESERVED_WORDS = frozenset({"auth", "base", "health", "users", "webhooks"})
 
 
 class GeneratorError(Exception):
