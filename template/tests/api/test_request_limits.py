@@ -2,7 +2,8 @@
 carries the security headers of a JSON API.
 
 - A body over MAX_REQUEST_BODY_BYTES is 413 at once when its length is declared, and as soon
-  as the limit is passed when it is streamed; headers over MAX_REQUEST_HEADER_BYTES are 431.
+  as the limit is passed when it is streamed; headers over MAX_REQUEST_HEADER_BYTES are 431;
+  a query string over MAX_QUERY_BYTES or MAX_QUERY_PARAMETERS is 414.
 - A validation problem lists 20 errors at most, and says how many there were.
 - Text with NUL characters, and times outside what every database stores, are 422.
 """
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.api.exceptions import MAX_LISTED_ERRORS, install_exception_handlers
-from app.api.middleware import RequestLimitsMiddleware
+from app.api.middleware import MAX_QUERY_BYTES, MAX_QUERY_PARAMETERS, RequestLimitsMiddleware
 from app.domains.base.schemas import Schema
 from app.domains.users.models import User
 from app.infrastructure.database import Database, create_sessionmaker
@@ -69,6 +70,29 @@ async def test_a_streamed_body_is_refused_once_it_passes_the_limit(
 async def test_headers_over_the_limit_are_refused(small_client: httpx.AsyncClient) -> None:
     response = await small_client.get("/api/v1/health", headers={"X-Padding": "p" * LIMIT})
     assert_problem(response, 431, "headers_too_large")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "&".join(f"p{n}=1" for n in range(MAX_QUERY_PARAMETERS + 1)),
+        "search=" + "a" * MAX_QUERY_BYTES,
+    ],
+    ids=["parameters", "bytes"],
+)
+async def test_a_query_string_over_its_bounds_is_refused_before_authentication(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    response = await client.get(f"/api/v1/users?{query}")
+    assert_problem(response, 414, "query_too_large")
+
+
+async def test_a_query_string_within_its_bounds_reaches_the_route(
+    client: httpx.AsyncClient, auth_headers: AuthHeaders, admin: User
+) -> None:
+    query = "&".join(["size=5"] * MAX_QUERY_PARAMETERS)
+    response = await client.get(f"/api/v1/users?{query}", headers=await auth_headers(admin))
+    assert response.status_code == 200, response.text
 
 
 async def test_a_validation_problem_lists_20_errors_and_counts_the_rest(
