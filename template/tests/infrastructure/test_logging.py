@@ -240,6 +240,24 @@ def test_a_text_access_line_has_the_status_and_the_duration() -> None:
     )
 
 
+def test_a_text_line_escapes_the_control_characters_a_path_carries() -> None:
+    forged = "/api/v1/me\n2026-12-01 00:00:00,000 INFO    app.access: GET /admin 200\x1b[2J\r"
+    with configured(json_format=False) as stream:
+        AccessLog()("GET", forged, 404, 1.0)
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("app").exception("failed while serving %s", forged)
+    written = stream.getvalue().splitlines()
+    assert written[0].endswith(
+        " app.access: GET /api/v1/me\\n2026-12-01 00:00:00,000 INFO    app.access: GET /admin"
+        " 200\\x1b[2J\\r 404 [duration_ms=1.0]"
+    )
+    assert "failed while serving /api/v1/me\\n2026" in written[1]
+    assert written[2] == "Traceback (most recent call last):"  # the traceback keeps its lines
+    assert written[-1] == "ValueError: boom"
+
+
 async def test_batched_access_lines_are_written_at_the_end_of_the_loop_turn_in_order() -> None:
     stream = io.StringIO()
     handler = _AppHandler(stream, batch=True)
