@@ -118,8 +118,13 @@ def test_images_work_as_built(variant_project: Path, tmp_path: Path) -> None:
     port = str(free_port())
     command[command.index("--host") + 1] = "127.0.0.1"
     command[command.index("--port") + 1] = port
-    with serving(root, {**api_env, "PORT": port}, command) as base:
+    limited = {**api_env, "PORT": port, "RATE_LIMIT_DEFAULT": "1/minute"}
+    with serving(root, limited, command) as base:
         assert get(f"{base}/health/ready")[0] == 200
+        # uvicorn's own proxy headers are off (the settings' TRUSTED_PROXIES decide): from
+        # loopback, another X-Forwarded-For does not make another client.
+        statuses = [get(f"{base}/me", {"X-Forwarded-For": f"203.0.113.{n}"})[0] for n in (1, 2)]
+        assert statuses == [401, 429]
     # The README's way to create a first user in the running stack.
     script = ["python", "-m", "app.scripts.create_user", "--email", "i@example.com"]
     created = json.loads(run(script, root, api_env).stdout.splitlines()[-1])

@@ -3,9 +3,11 @@ probes are never limited, and a store that fails or hangs lets requests through.
 
 import asyncio
 import logging
+import re
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,6 +21,8 @@ from app.api.rate_limit import RateLimiter
 from app.infrastructure.config import Settings
 from app.infrastructure.database import Database, create_sessionmaker
 from tests.conftest import Serve
+
+KUBERNETES_SETTINGS = Path(__file__).parents[2] / "deploy" / "kubernetes" / "base" / "settings.yaml"
 
 
 @pytest.fixture
@@ -73,6 +77,23 @@ async def test_the_global_limit_applies_per_client(limited_client: httpx.AsyncCl
     assert int(limited.headers["retry-after"]) >= 1
     assert limited.headers["content-type"] == "application/problem+json"
     assert (await limited_client.get("/api/v1/me", headers=second)).status_code == 401
+
+
+async def test_behind_the_shipped_proxies_a_client_cannot_choose_its_address(
+    serve: Serve, engine: AsyncEngine, connection: AsyncConnection
+) -> None:
+    """The Kubernetes settings' TRUSTED_PROXIES, behind a load balancer that appends the
+    client's address to the X-Forwarded-For the client sent (this test's peer is loopback)."""
+    shipped = re.search(r'^ *TRUSTED_PROXIES: "(.*)"$', KUBERNETES_SETTINGS.read_text(), re.M)
+    assert shipped, f"{KUBERNETES_SETTINGS} sets no TRUSTED_PROXIES"
+    database = Database(engine, create_sessionmaker(connection), owns_engine=False)
+    proxies = shipped[1].split(",")
+    async with serve(database, rate_limit_default="2/minute", trusted_proxies=proxies) as client:
+        statuses = [
+            (await client.get("/api/v1/me", headers={"X-Forwarded-For": own})).status_code
+            for own in ("198.51.100.1, 203.0.113.7", "198.51.100.2, 203.0.113.7", "203.0.113.7")
+        ]
+    assert statuses == [401, 401, 429]
 
 
 async def test_the_probes_are_never_limited(limited_client: httpx.AsyncClient) -> None:
