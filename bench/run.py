@@ -66,7 +66,7 @@ CLERK_SETTINGS = {
     + base64.b64encode(b"benchmark-webhook-key-32-bytes!!").decode(),
 }
 HEALTH_PROBE = "/api/v1/health/live"
-SECRET_KEY = "benchmark-secret-key-0123456789-abcdefghijkl"  # noqa: S105 (a throwaway database)
+SECRET_KEY = "benchmark-secret-key-7Kq2xW9mR4tZ-vB8nL3cH6"  # noqa: S105 (a throwaway database)
 PAGE_SIZE = 20
 SERVICE_APP = "app.api.main:app"
 

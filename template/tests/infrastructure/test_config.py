@@ -12,7 +12,7 @@ from app.api import main
 from app.infrastructure.config import SAMPLE_SECRET_KEY, Settings, get_settings
 from tests.conftest import PRODUCTION_SETTINGS
 
-STRONG_SECRET = "a-long-random-production-secret-0123456789"
+STRONG_SECRET = "Xr4-kTq9wZ2m_Lb7vN1c-Hs8pYd3Jf6gQ0a"
 
 
 def make(**values: Any) -> Settings:
@@ -21,8 +21,28 @@ def make(**values: Any) -> Settings:
 
 @pytest.mark.parametrize(
     "secret",
-    [SAMPLE_SECRET_KEY, "too-short", " " * 32, "a" * 48, "ab" * 24, "0123" * 8],
-    ids=["sample", "short", "spaces", "one-character", "two-characters", "short-pattern"],
+    [
+        SAMPLE_SECRET_KEY,
+        "too-short",
+        " " * 32,
+        "a" * 48,
+        "ab" * 24,
+        "0123" * 8,
+        "password1234567890password1234567890",
+        "abcdefghijklmnopqrstuvwxyz-Q8w!Z",
+        SAMPLE_SECRET_KEY + "x",
+    ],
+    ids=[
+        "sample",
+        "short",
+        "spaces",
+        "one-character",
+        "two-characters",
+        "short-pattern",
+        "repeated-stretch",
+        "consecutive-characters",
+        "sample-extended",
+    ],
 )
 def test_production_refuses_a_guessable_secret_and_says_how_to_make_one(secret: str) -> None:
     with pytest.raises(ValidationError, match="SECRET_KEY must be a random value") as refused:
