@@ -312,6 +312,16 @@ def tool(name: str) -> str:
     return str(path)
 
 
+def check_jsonschema(*args: str | Path) -> None:
+    """check-jsonschema's command line, run in this process: its start (about a second of
+    imports) would otherwise be paid by each of the hundred-odd checks of a T0 run."""
+    from check_jsonschema.cli.main_command import main
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, [str(arg) for arg in args])
+    assert result.exit_code == 0, f"check-jsonschema {' '.join(map(str, args))}:\n{result.output}"
+
+
 def make(project: Path, *args: str) -> str:
     """`make ARGS` in a rendered project, as a user runs it; its standard output."""
     return run(["make", *args], project, project_env(answer(project, "python_version"))).stdout
@@ -371,11 +381,7 @@ def zizmor(root: Path) -> None:
 
 def dependabot_updates(config: Path) -> dict[str, dict[str, Any]]:
     """The updates of a dependabot.yml valid against Dependabot's schema, by ecosystem."""
-    run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(config)],
-        config.parent,
-        os.environ,
-    )
+    check_jsonschema("--builtin-schema", "vendor.dependabot", config)
     return {
         update["package-ecosystem"]: update
         for update in yaml.safe_load(config.read_text())["updates"]

@@ -4,13 +4,12 @@ and takes every variable from the sample environment."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import yaml
 
-from tests.helpers import answer, run, tool
+from tests.helpers import answer, check_jsonschema
 
 
 def compose_files(project: Path) -> list[Path]:
@@ -20,8 +19,7 @@ def compose_files(project: Path) -> list[Path]:
 def test_compose_files_match_the_compose_spec(rendered: Path) -> None:
     files = compose_files(rendered)
     assert [path.name for path in files] == ["docker-compose.yml"]
-    schema = [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec"]
-    run([*schema, *map(str, files)], rendered, os.environ)
+    check_jsonschema("--builtin-schema", "vendor.compose-spec", *files)
 
 
 def test_the_compose_stack_runs_the_images_in_order(rendered: Path) -> None:

@@ -18,7 +18,7 @@ import yaml
 
 from tests.dockerfile import dockerfile_stages
 from tests.documented import Makefile, code_snippets, template_paths
-from tests.helpers import TEMPLATE_ROOT, answer, run, tool
+from tests.helpers import TEMPLATE_ROOT, answer, check_jsonschema, run, tool
 from tests.test_images import dockerignore_excludes
 
 SCHEMA = Path(__file__).with_name("schemas") / "devContainer.base.schema.json"
@@ -64,7 +64,7 @@ def container_ports(service: dict[str, Any]) -> set[int]:
 
 
 def test_devcontainer_json_matches_the_dev_container_schema(rendered: Path) -> None:
-    run([tool("check-jsonschema"), "--schemafile", str(SCHEMA), str(CONFIG)], rendered, os.environ)
+    check_jsonschema("--schemafile", SCHEMA, rendered / CONFIG)
     assert config(rendered)["remoteUser"] not in ("", "root")
 
 
@@ -74,8 +74,7 @@ def test_its_compose_files_exist_and_match_the_compose_spec(rendered: Path) -> N
     assert [path.relative_to(rendered).as_posix() for path in files[1:]] == [
         ".devcontainer/compose.yml"
     ]
-    schema = [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec"]
-    run([*schema, *map(str, files)], rendered, os.environ)
+    check_jsonschema("--builtin-schema", "vendor.compose-spec", *files)
 
 
 def test_it_runs_its_service_next_to_the_stack_database(rendered: Path) -> None:

@@ -16,6 +16,7 @@ import yaml
 from tests.helpers import (
     CI_MAKE_TARGETS,
     answer,
+    check_jsonschema,
     dependabot_problems,
     dependabot_updates,
     run,
@@ -47,11 +48,7 @@ def test_workflows_match_the_github_schema(rendered: Path) -> None:
         return
     assert {path.name for path in files} == WORKFLOWS
     for schema in ("vendor.github-workflows", "custom.github-workflows-require-timeout"):
-        run(
-            [tool("check-jsonschema"), "--builtin-schema", schema, *map(str, files)],
-            rendered,
-            os.environ,
-        )
+        check_jsonschema("--builtin-schema", schema, *files)
 
 
 def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
