@@ -37,6 +37,10 @@ RELEASE = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
 HEADING = re.compile(r"^## .*$", re.MULTILINE)
 SECTION = re.compile(r"## \[?v?(\d+\.\d+\.\d+)\]?.*")
 CHECK_OUTPUT_LINES = 40
+# Copier's shortcuts for a template's source, expanded as Copier expands them.
+SHORTCUTS = {"gh:": "https://github.com/", "gl:": "https://gitlab.com/"}
+# A remote git source (a URL, or scp-like `git@host:owner/repo`), not a local path.
+REMOTE = re.compile(r"^[\w+.-]+://|^[\w.-]+@[\w.-]+:")
 
 
 def version(tag: str) -> tuple[int, int, int]:
@@ -94,6 +98,25 @@ def conflicted_files(project: Path) -> list[str]:
             if text.startswith(b"<<<<<<< ") or b"\n<<<<<<< " in text:
                 found.append(name)
     return found
+
+
+def git_source(source: str) -> str:
+    """What `git` understands of the `_src_path` Copier recorded: its `gh:` and `gl:` shortcuts
+    become https URLs, `git+` is dropped; a local path must exist on this machine."""
+    for shortcut, base in SHORTCUTS.items():
+        if source.startswith(shortcut):
+            path = source.removeprefix(shortcut).lstrip("/")
+            return base + (path if path.endswith(".git") else path + ".git")
+    source = source.removeprefix("git+")
+    if REMOTE.match(source):
+        return source
+    if not Path(source).expanduser().exists():
+        raise SystemExit(
+            f"The project was rendered from a local path, {source}, which is not on this "
+            "machine: set `_src_path` in .copier-answers.yml to the template's git URL (for "
+            "example gh:owner/template), or render the project from that URL."
+        )
+    return str(Path(source).expanduser())
 
 
 def git(project: Path, *args: str) -> str:
@@ -206,9 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     project = Path.cwd()
 
     answers = (project / ANSWERS_FILE).read_text(encoding="utf-8")
-    source = recorded(answers, "_src_path")
-    if source is None:
+    recorded_source = recorded(answers, "_src_path")
+    if recorded_source is None:
         raise SystemExit(f"{ANSWERS_FILE} records no _src_path: was this project rendered?")
+    source = git_source(recorded_source)
     old = current_release(recorded(answers, "_commit"))
     new = newest_release(release_tags(source))
     if new is None:
