@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,11 @@ from tests.helpers import (
 
 WORKFLOWS = {"ci.yml", "release.yml", "build-images.yml", "template-update.yml"}
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
-# The only write permissions, by workflow and job: tagging a release, pushing its images,
-# pushing the template update's branch and opening its pull request.
+# The only write permissions, by workflow and job: tagging a release, pushing its images. The
+# template update pushes and opens its pull request with the secret TEMPLATE_UPDATE_TOKEN.
 WRITES = {
     ("release.yml", "version"): {"contents"},
     ("release.yml", "images"): {"packages"},
-    ("template-update.yml", "update"): {"contents", "pull-requests"},
 }
 DEPENDABOT_ECOSYSTEMS = {"uv", "github-actions", "docker"}
 
@@ -200,3 +200,44 @@ def test_dependabot_updates_every_ecosystem(rendered: Path) -> None:
     assert {update["directory"] for update in updates.values()} == {"/"}
     assert (rendered / "pyproject.toml").is_file()
     assert (rendered / "Dockerfile").is_file()
+
+
+def test_the_template_update_requires_its_token(rendered: Path, tmp_path: Path) -> None:
+    """GITHUB_TOKEN can never push a change under .github/workflows/ and opens pull requests
+    only where the repository allows it: without TEMPLATE_UPDATE_TOKEN the run stops at its
+    first step, naming the secret and the permissions it needs; nothing falls back to it."""
+    path = rendered / ".github" / "workflows" / "template-update.yml"
+    if not answer(rendered, "use_github_actions"):
+        assert not path.exists()
+        return
+    job = yaml.safe_load(path.read_text())["jobs"]["update"]
+    assert job["permissions"] == {"contents": "read"}
+    first = job["steps"][0]
+    assert first["env"] == {"TEMPLATE_UPDATE_TOKEN": "${{ secrets.TEMPLATE_UPDATE_TOKEN }}"}
+    tokens = [
+        value
+        for step in job["steps"]
+        for name, value in step.get("env", {}).items()
+        if name in {"GH_TOKEN", "GITHUB_TOKEN"}
+    ]
+    assert tokens == ["${{ secrets.TEMPLATE_UPDATE_TOKEN }}"]
+    script = tmp_path / "require-token.sh"
+    script.write_text(first["run"])
+    env = {key: value for key, value in os.environ.items() if key != "TEMPLATE_UPDATE_TOKEN"}
+
+    def check(token: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-e", str(script)],
+            env={**env, "TEMPLATE_UPDATE_TOKEN": token},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    missing = check("")
+    assert missing.returncode == 1
+    assert missing.stdout.startswith("::error title=TEMPLATE_UPDATE_TOKEN is not set::")
+    for needed in ("Contents", "Pull requests", "Workflows", "read and write", "GitHub App"):
+        assert needed in missing.stdout
+    present = check("github_pat_x")
+    assert (present.returncode, present.stdout) == (0, "")
