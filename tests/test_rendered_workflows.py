@@ -241,3 +241,17 @@ def test_the_template_update_requires_its_token(rendered: Path, tmp_path: Path) 
         assert needed in missing.stdout
     present = check("github_pat_x")
     assert (present.returncode, present.stdout) == (0, "")
+
+
+def test_the_template_update_never_pushes_over_a_newer_branch(rendered: Path) -> None:
+    """The branch is pushed with a lease on the commit the script saw (its `lease` output):
+    a commit pushed to it since, a person's, is never overwritten."""
+    path = rendered / ".github" / "workflows" / "template-update.yml"
+    if not answer(rendered, "use_github_actions"):
+        return
+    steps = yaml.safe_load(path.read_text())["jobs"]["update"]["steps"]
+    pushes = [step for step in steps if "git push" in step.get("run", "")]
+    assert len(pushes) == 1
+    assert pushes[0]["env"]["LEASE"] == "${{ steps.update.outputs.lease }}"
+    assert '--force-with-lease="refs/heads/template-update:${LEASE}"' in pushes[0]["run"]
+    assert "--force " not in pushes[0]["run"]

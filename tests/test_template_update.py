@@ -85,8 +85,11 @@ def test_the_weekly_update_prepares_one_pull_request(tmp_path: Path) -> None:
     command = ["python3", "scripts/template_update.py", "--check", "--output", str(output)]
     result = run(command, project, env)
 
-    reported = dict(line.split("=", 1) for line in (output / "github-output").read_text().split())
-    assert reported == {"updated": "true", "version": tag, "checks": "passed"}, result.stdout
+    outputs = (output / "github-output").read_text().splitlines()
+    reported = dict(line.split("=", 1) for line in outputs)
+    # No remote branch to replace: the workflow's push expects none (an empty lease).
+    expected = {"updated": "true", "version": tag, "checks": "passed", "lease": ""}
+    assert reported == expected, result.stdout
     assert git(project, "branch", "--show-current") == "template-update"
     assert git(project, "rev-parse", "HEAD~1") == main
     assert git(project, "status", "--porcelain") == ""

@@ -1,21 +1,27 @@
 """Bring the project to the template's newest release, on a branch, ready for a pull request.
 
-    python3 scripts/template_update.py [--check] [--branch template-update] [--output DIR]
+    python3 scripts/template_update.py [--check] [--branch template-update] [--remote origin]
+                                       [--output DIR]
 
 1. Reads the template's source and the release the project was rendered from
    (`.copier-answers.yml`), and the template's releases (`vX.Y.Z` tags, `git ls-remote`).
-2. Stops, changing nothing, when the project is already at the newest release.
+2. Stops, changing nothing, when the project is already at the newest release, or when the
+   branch on `--remote` already holds the update to it (a pull request waiting for review).
+   A branch holding an older update with commits of a person's is never replaced: the run
+   stops and says so.
 3. Otherwise runs `copier update` to that release with the recorded answers (`$COPIER`, default
    `uvx --with copier-template-extensions copier`), then, with `--check`, `make install check`.
-4. Commits the result on `--branch` (created from the current commit) and writes the pull
-   request's title and body to `--output`: the versions, the template's CHANGELOG entries
-   between them, the files left with conflict markers or `.rej` files, and how `make check`
-   ended. Conflicts are committed as they are, for a person to resolve on the branch.
+4. Commits the result on `--branch` (created from the current commit, the commit marked with a
+   `Template-Update:` trailer) and writes the pull request's title and body to `--output`: the
+   versions, the template's CHANGELOG entries between them, the files left with conflict
+   markers or `.rej` files, and how `make check` ended. Conflicts are committed as they are,
+   for a person to resolve on the branch.
 
-It prints `updated=true|false`, `version=vX.Y.Z` and `checks=passed|failed|skipped`, and appends
-them to `$GITHUB_OUTPUT` when that is set. The workflow `.github/workflows/template-update.yml`
-runs it weekly and pushes the branch; opening the pull request is the workflow's only step of
-its own.
+It prints `updated=true|false`, `version=vX.Y.Z`, `checks=passed|failed|skipped` and, after an
+update, `lease=` the commit the remote branch was at (empty: none), and appends them to
+`$GITHUB_OUTPUT` when that is set. The workflow `.github/workflows/template-update.yml` runs it
+weekly and pushes the branch with `--force-with-lease` on that commit; opening the pull request
+is the workflow's only step of its own.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ RELEASE = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
 HEADING = re.compile(r"^## .*$", re.MULTILINE)
 SECTION = re.compile(r"## \[?v?(\d+\.\d+\.\d+)\]?.*")
 CHECK_OUTPUT_LINES = 40
+# The trailer of the commits this script makes: any other commit on the branch is a person's.
+TRAILER = "Template-Update"
 # Copier's shortcuts for a template's source, expanded as Copier expands them.
 SHORTCUTS = {"gh:": "https://github.com/", "gl:": "https://gitlab.com/"}
 # A remote git source (a URL, or scp-like `git@host:owner/repo`), not a local path.
@@ -215,19 +223,108 @@ def report(values: dict[str, str]) -> None:
             handle.write("\n".join(lines) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
+def remote_tip(project: Path, remote: str, branch: str) -> str | None:
+    """The commit `branch` is at on `remote`, fetched when the remote answers (else as last
+    fetched: the workflow's checkout fetches every branch), or None when it has no such branch."""
+    tracking = f"refs/remotes/{remote}/{branch}"
+    fetched = subprocess.run(
+        ["git", "fetch", "--quiet", remote, f"+refs/heads/{branch}:{tracking}"],
+        cwd=project,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},  # no credentials: answer, not ask
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if "couldn't find remote ref" in fetched.stderr:  # deleted since it was last fetched
+        subprocess.run(["git", "update-ref", "-d", tracking], cwd=project, check=False)
+    found = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", tracking + "^{commit}"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found.stdout.strip() or None
+
+
+def branch_lease(project: Path, remote: str, branch: str, new: str) -> str | None:
+    """The commit of the remote `branch` that the new update may replace ("" when there is no
+    such branch), or None when the branch already holds the update to `new`: left alone.
+
+    The branch holding an older update with commits this script did not make (a person's
+    conflict resolution) stops the run: they are never overwritten."""
+    tip = remote_tip(project, remote, branch)
+    if tip is None:
+        return ""
+    shown = subprocess.run(
+        ["git", "show", f"{tip}:{ANSWERS_FILE}"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    held = current_release(recorded(shown.stdout, "_commit")) if shown.returncode == 0 else None
+    if held == new:
+        return None
+    theirs = git(
+        project, "log", "--invert-grep", f"--grep=^{TRAILER}: ", "--format=%h %s", f"HEAD..{tip}"
+    ).splitlines()
+    if theirs:
+        raise SystemExit(
+            f"The branch {branch} holds the update to {held or 'an earlier release'} with "
+            f"commits the template update did not make ({'; '.join(theirs)}), so it was not "
+            f"replaced by the update to {new}: merge or close its pull request and delete the "
+            "branch, and the next run updates to the newest release."
+        )
+    return tip
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="run make install check after it")
     parser.add_argument("--branch", default="template-update", help="the branch to commit on")
+    parser.add_argument(
+        "--remote", default="origin", help="where the branch is pushed (its state is read)"
+    )
     parser.add_argument(
         "--output",
         type=Path,
         default=Path(tempfile.gettempdir()) / "template-update",
         help="the directory to write pr-title.txt and pr-body.md to",
     )
-    arguments = parser.parse_args(argv)
-    project = Path.cwd()
+    return parser.parse_args(argv)
 
+
+def update(
+    project: Path, arguments: argparse.Namespace, source: str, old: str | None, new: str
+) -> str:
+    """`copier update` to `new` on the branch, committed, and the pull request's title and body
+    written; the status of the checks."""
+    git(project, "switch", "--quiet", "-C", arguments.branch)
+    copier = shlex.split(os.environ.get("COPIER", DEFAULT_COPIER))
+    command = [*copier, "update", "--trust", "--defaults", "--vcs-ref", new]
+    print("$ " + shlex.join(command), flush=True)
+    if subprocess.run(command, cwd=project, check=False).returncode != 0:
+        raise SystemExit("copier update failed (above); the project is left as it was updated")
+    conflicts = conflicted_files(project)
+    checks = run_checks(project) if arguments.check else Checks("skipped")
+
+    title = f"chore: update the template from {old or 'an unreleased revision'} to {new}"
+    changelog = changelog_between(template_changelog(source, new), old, new)
+    body = pull_request_body(old, new, changelog, conflicts, checks)
+    git(project, "add", "--all")
+    message = f"{title}\n\n{TRAILER}: {new}"
+    git(project, "commit", "--quiet", "--no-verify", "--allow-empty", "-m", message)
+    arguments.output.mkdir(parents=True, exist_ok=True)
+    (arguments.output / "pr-title.txt").write_text(title + "\n", encoding="utf-8")
+    (arguments.output / "pr-body.md").write_text(body, encoding="utf-8")
+    return checks.status
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    project = Path.cwd()
     answers = (project / ANSWERS_FILE).read_text(encoding="utf-8")
     recorded_source = recorded(answers, "_src_path")
     if recorded_source is None:
@@ -243,25 +340,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if git(project, "status", "--porcelain").strip():
         raise SystemExit("the working tree has changes: commit or stash them first")
-
-    git(project, "switch", "--quiet", "-C", arguments.branch)
-    copier = shlex.split(os.environ.get("COPIER", DEFAULT_COPIER))
-    update = [*copier, "update", "--trust", "--defaults", "--vcs-ref", new]
-    print("$ " + shlex.join(update), flush=True)
-    if subprocess.run(update, cwd=project, check=False).returncode != 0:
-        raise SystemExit("copier update failed (above); the project is left as it was updated")
-    conflicts = conflicted_files(project)
-    checks = run_checks(project) if arguments.check else Checks("skipped")
-
-    title = f"chore: update the template from {old or 'an unreleased revision'} to {new}"
-    changelog = changelog_between(template_changelog(source, new), old, new)
-    body = pull_request_body(old, new, changelog, conflicts, checks)
-    git(project, "add", "--all")
-    git(project, "commit", "--quiet", "--no-verify", "--allow-empty", "-m", title)
-    arguments.output.mkdir(parents=True, exist_ok=True)
-    (arguments.output / "pr-title.txt").write_text(title + "\n", encoding="utf-8")
-    (arguments.output / "pr-body.md").write_text(body, encoding="utf-8")
-    report({"updated": "true", "version": new, "checks": checks.status})
+    lease = branch_lease(project, arguments.remote, arguments.branch, new)
+    if lease is None:
+        print(
+            f"The branch {arguments.branch} already holds the update to {new}: left as it is "
+            "(its pull request waits for a review)."
+        )
+        report({"updated": "false", "version": new, "checks": "skipped"})
+        return 0
+    status = update(project, arguments, source, old, new)
+    report({"updated": "true", "version": new, "checks": status, "lease": lease})
     return 0
 
 
