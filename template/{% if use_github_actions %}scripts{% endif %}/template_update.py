@@ -33,6 +33,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,9 @@ RELEASE = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
 HEADING = re.compile(r"^## .*$", re.MULTILINE)
 SECTION = re.compile(r"## \[?v?(\d+\.\d+\.\d+)\]?.*")
 CHECK_OUTPUT_LINES = 40
+# What the template's update steps print when conflicts made them wait: the command that
+# finishes the update once the conflicts are resolved.
+FINISH = re.compile(r"then run `(make [^`\n]+)`")
 # The trailer of the commits this script makes: any other commit on the branch is a person's.
 TRAILER = "Template-Update"
 # Copier's shortcuts for a template's source, expanded as Copier expands them.
@@ -164,6 +168,31 @@ def template_changelog(source: str, tag: str) -> str:
         return changelog.read_text(encoding="utf-8")
 
 
+def finishing_commands(output: str) -> list[str]:
+    """The commands the update's steps left to run (in `copier update`'s output), in order,
+    without one that a longer one already runs (`make install openapi` beside
+    `make install migrate-sync ... openapi`)."""
+    found = list(dict.fromkeys(FINISH.findall(output)))
+    words = {command: set(shlex.split(command)) for command in found}
+    return [
+        command
+        for command in found
+        if not any(other != command and words[command] <= words[other] for other in found)
+    ]
+
+
+def run_shown(command: list[str], project: Path) -> tuple[int, str]:
+    """Run `command` in the project, its output shown as it comes; its status and output."""
+    lines = []
+    with subprocess.Popen(
+        command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        for line in process.stdout or ():
+            print(line, end="", flush=True)
+            lines.append(line)
+    return process.returncode, "".join(lines)
+
+
 @dataclass
 class Checks:
     status: str  # passed, failed or skipped
@@ -183,7 +212,12 @@ def run_checks(project: Path) -> Checks:
 
 
 def pull_request_body(
-    old: str | None, new: str, changelog: str, conflicts: list[str], checks: Checks
+    old: str | None,
+    new: str,
+    changelog: str,
+    conflicts: list[str],
+    checks: Checks,
+    finish: Sequence[str] = (),
 ) -> str:
     parts = [
         f"`copier update` from {old or 'an unreleased revision'} to **{new}** of the template, "
@@ -191,10 +225,16 @@ def pull_request_body(
     ]
     if conflicts:
         listed = "\n".join(f"- `{name}`" for name in conflicts)
+        steps = (
+            "then finish the update: its last steps waited for the conflicts to be resolved."
+            "\n\n```bash\n" + "\n".join(finish) + "\n```\n\nCommit, and push to this branch."
+            if finish
+            else "then push to this branch."
+        )
         parts.append(
             "## Conflicts to resolve\n\nThe update could not merge these with your changes: "
             "resolve the conflict markers (`<<<<<<<`), apply what the `.rej` files hold and "
-            f"delete them, then push to this branch.\n\n{listed}"
+            f"delete them, {steps}\n\n{listed}"
         )
     if checks.status == "passed":
         parts.append("## Checks\n\n`make check` passed after the update.")
@@ -305,14 +345,16 @@ def update(
     copier = shlex.split(os.environ.get("COPIER", DEFAULT_COPIER))
     command = [*copier, "update", "--trust", "--defaults", "--vcs-ref", new]
     print("$ " + shlex.join(command), flush=True)
-    if subprocess.run(command, cwd=project, check=False).returncode != 0:
+    status, output = run_shown(command, project)
+    if status != 0:
         raise SystemExit("copier update failed (above); the project is left as it was updated")
     conflicts = conflicted_files(project)
     checks = run_checks(project) if arguments.check else Checks("skipped")
 
     title = f"chore: update the template from {old or 'an unreleased revision'} to {new}"
     changelog = changelog_between(template_changelog(source, new), old, new)
-    body = pull_request_body(old, new, changelog, conflicts, checks)
+    finish = finishing_commands(output) if conflicts else []
+    body = pull_request_body(old, new, changelog, conflicts, checks, finish)
     git(project, "add", "--all")
     message = f"{title}\n\n{TRAILER}: {new}"
     git(project, "commit", "--quiet", "--no-verify", "--allow-empty", "-m", message)
