@@ -44,6 +44,10 @@ RELEASE = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
 HEADING = re.compile(r"^## .*$", re.MULTILINE)
 SECTION = re.compile(r"## \[?v?(\d+\.\d+\.\d+)\]?.*")
 CHECK_OUTPUT_LINES = 40
+# GitHub refuses a pull request body over 65,536 characters; the CHANGELOG is cut to fit.
+MAX_BODY = 65_000
+CHANGELOG_SLOT = "\0changelog\0"
+HOSTED = re.compile(r"https://(github\.com|gitlab\.com)/(.+?)(?:\.git)?/?")
 # What the template's update steps print when conflicts made them wait: the command that
 # finishes the update once the conflicts are resolved.
 FINISH = re.compile(r"then run `(make [^`\n]+)`")
@@ -193,6 +197,25 @@ def run_shown(command: list[str], project: Path) -> tuple[int, str]:
     return process.returncode, "".join(lines)
 
 
+def changelog_link(source: str, tag: str) -> str:
+    """Where a reader finds the template's CHANGELOG at `tag`: a link on GitHub or GitLab."""
+    hosted = HOSTED.fullmatch(source)
+    if hosted is None:
+        return f"`CHANGELOG.md` of the template ({source}) at {tag}"
+    host, path = hosted.groups()
+    blob = "blob" if host == "github.com" else "-/blob"
+    return f"https://{host}/{path}/{blob}/{tag}/CHANGELOG.md"
+
+
+def shortened(text: str, limit: int, note: str) -> str:
+    """`text`, or as many of its first lines as fit in `limit` characters with `note` after."""
+    if len(text) <= limit:
+        return text
+    kept = text[: max(0, limit - len(note) - 2)]
+    kept = kept[: kept.rfind("\n")] if "\n" in kept else ""
+    return (kept.rstrip() + "\n\n" + note).lstrip()
+
+
 @dataclass
 class Checks:
     status: str  # passed, failed or skipped
@@ -218,6 +241,7 @@ def pull_request_body(
     conflicts: list[str],
     checks: Checks,
     finish: Sequence[str] = (),
+    changelog_url: str = "the template's CHANGELOG.md",
 ) -> str:
     parts = [
         f"`copier update` from {old or 'an unreleased revision'} to **{new}** of the template, "
@@ -243,15 +267,17 @@ def pull_request_body(
             "## Checks\n\n`make check` **failed** after the update; its last lines:\n\n"
             f"```\n{checks.output}\n```"
         )
-    parts.append(
-        "## What changed in the template\n\n"
-        + (changelog or "The template's CHANGELOG has no section for these releases.")
-    )
+    parts.append("## What changed in the template\n\n" + CHANGELOG_SLOT)
     parts.append(
         "Review the diff like any other change: the database migrations it brings, and "
         "`openapi.json` for what changed in the API."
     )
-    return "\n\n".join(parts) + "\n"
+    body = "\n\n".join(parts) + "\n"
+    note = f"*Cut to fit in a pull request: the rest is in {changelog_url}.*"
+    entries = changelog or "The template's CHANGELOG has no section for these releases."
+    room = MAX_BODY - len(body) + len(CHANGELOG_SLOT)
+    body = body.replace(CHANGELOG_SLOT, shortened(entries, room, note))
+    return shortened(body, MAX_BODY, note)
 
 
 def report(values: dict[str, str]) -> None:
@@ -354,7 +380,8 @@ def update(
     title = f"chore: update the template from {old or 'an unreleased revision'} to {new}"
     changelog = changelog_between(template_changelog(source, new), old, new)
     finish = finishing_commands(output) if conflicts else []
-    body = pull_request_body(old, new, changelog, conflicts, checks, finish)
+    link = changelog_link(source, new)
+    body = pull_request_body(old, new, changelog, conflicts, checks, finish, link)
     git(project, "add", "--all")
     message = f"{title}\n\n{TRAILER}: {new}"
     git(project, "commit", "--quiet", "--no-verify", "--allow-empty", "-m", message)
