@@ -255,3 +255,14 @@ def test_the_template_update_never_pushes_over_a_newer_branch(rendered: Path) ->
     assert pushes[0]["env"]["LEASE"] == "${{ steps.update.outputs.lease }}"
     assert '--force-with-lease="refs/heads/template-update:${LEASE}"' in pushes[0]["run"]
     assert "--force " not in pushes[0]["run"]
+
+
+def test_run_steps_fail_on_a_failing_pipeline(rendered: Path) -> None:
+    """`shell: bash` is bash -eo pipefail; left unset, GitHub runs bash -e, and `a | b` passes
+    when `a` fails."""
+    for path in workflow_files(rendered):
+        workflow = yaml.safe_load(path.read_text())
+        steps = [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
+        if any("run" in step for step in steps):
+            assert workflow.get("defaults") == {"run": {"shell": "bash"}}, path.name
+        assert [step for step in steps if step.get("shell", "bash") != "bash"] == [], path.name
