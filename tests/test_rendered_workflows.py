@@ -266,3 +266,20 @@ def test_run_steps_fail_on_a_failing_pipeline(rendered: Path) -> None:
         if any("run" in step for step in steps):
             assert workflow.get("defaults") == {"run": {"shell": "bash"}}, path.name
         assert [step for step in steps if step.get("shell", "bash") != "bash"] == [], path.name
+
+
+def test_setup_uv_installs_the_dockerfile_s_uv(rendered: Path) -> None:
+    """CI and the template update run the uv the images are built with."""
+    if not answer(rendered, "use_github_actions"):
+        return
+    image = re.search(r"ghcr\.io/astral-sh/uv:(\S+)", (rendered / "Dockerfile").read_text())
+    assert image is not None
+    versions = [
+        step.get("with", {}).get("version")
+        for path in workflow_files(rendered)
+        for job in yaml.safe_load(path.read_text())["jobs"].values()
+        for step in job.get("steps", [])
+        if str(step.get("uses", "")).startswith("astral-sh/setup-uv@")
+    ]
+    assert versions
+    assert versions == [image.group(1)] * len(versions)
