@@ -333,8 +333,14 @@ def branch_lease(project: Path, remote: str, branch: str, new: str) -> str | Non
     held = current_release(recorded(shown.stdout, "_commit")) if shown.returncode == 0 else None
     if held == new:
         return None
+    answers = (project / ANSWERS_FILE).read_text(encoding="utf-8")
+    merged = current_release(recorded(answers, "_commit"))
+    if held is not None and merged is not None and version(held) <= version(merged):
+        return tip  # main has that update already (merged, squashed or done by hand)
+    # The script's commits before it added its trailer have its title.
+    ours = [f"--grep=^{TRAILER}: ", "--grep=^chore: update the template from .* to v[0-9]"]
     theirs = git(
-        project, "log", "--invert-grep", f"--grep=^{TRAILER}: ", "--format=%h %s", f"HEAD..{tip}"
+        project, "log", "--invert-grep", *ours, "--format=%h %s", f"HEAD..{tip}"
     ).splitlines()
     if theirs:
         raise SystemExit(
