@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from copier import run_copy
 
 from tests.helpers import TEMPLATE_ROOT, run
@@ -214,3 +215,47 @@ def revision_files(project: Path) -> dict[str, bytes]:
         str(path.relative_to(project)): path.read_bytes()
         for path in sorted((project / "migrations" / "versions").glob("*.py"))
     }
+
+
+VERSIONS = "migrations/versions/"
+
+
+def assert_untouched_files_are_freshly_rendered(
+    project: Path, touched: set[str], revisions: Revisions, after: dict[str, Any], tmp_path: Path
+) -> None:
+    """Every file the team did not touch is what a fresh render of the new revision holds
+    (revisions aside: they are the project's history, not the template's)."""
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert {key: answers[key] for key in after} == after
+    assert answers["_commit"] == git(revisions.source, "describe", "--tags", revisions.new)
+    fresh = tmp_path / "fresh"
+    run_copy(
+        str(revisions.source),
+        str(fresh),
+        data={key: value for key, value in answers.items() if not key.startswith("_")},
+        defaults=True,
+        unsafe=True,
+        vcs_ref=revisions.new,
+        quiet=True,
+    )
+    # openapi.json is the project's, not the template's: the update writes it (updates/contract.py).
+    assert (project / "openapi.json").is_file()
+    generated = {"openapi.json"}
+    untouched = {
+        name
+        for name in project_files(project) - touched - generated
+        if not name.startswith(VERSIONS)
+    }
+    expected = {
+        name
+        for name in (str(p.relative_to(fresh)) for p in fresh.rglob("*") if p.is_file())
+        if not name.startswith(VERSIONS)
+    }
+    assert sorted(untouched - expected) == [], "files the new revision no longer renders"
+    assert sorted(expected - project_files(project)) == [], "files the update did not bring in"
+    differing = [
+        name
+        for name in sorted(expected & untouched)
+        if (project / name).read_bytes() != (fresh / name).read_bytes()
+    ]
+    assert differing == []

@@ -14,18 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from copier import run_copy
 
 from tests.helpers import answer, project_env, run
 from tests.releases import (
     OBSOLETE_PARAGRAPH,
     Revisions,
+    assert_untouched_files_are_freshly_rendered,
     commit_all,
     copier_update,
     git,
     prepare,
-    project_files,
     render_at,
     revision_files,
     unmerged,
@@ -43,8 +41,6 @@ UPDATES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"use_github_actions": True, "license": "Proprietary"},
     ),
 }
-
-VERSIONS = "migrations/versions/"
 
 # The user's edits: a new column with its migration, a changed setting default, a README line.
 NEW_FIELD = "    nickname: Mapped[str | None] = mapped_column(String(80), default=None)\n"
@@ -73,47 +69,6 @@ def edit_like_a_user(project: Path, env: dict[str, str]) -> None:
         path.write_text(path.read_text().replace(old, new))
     with (project / "README.md").open("a") as readme:
         readme.write(README_NOTE)
-
-
-def assert_untouched_files_are_freshly_rendered(
-    project: Path, touched: set[str], revisions: Revisions, after: dict[str, Any], tmp_path: Path
-) -> None:
-    """Every file the team did not touch is what a fresh render of the new revision holds
-    (revisions aside: they are the project's history, not the template's)."""
-    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    assert {key: answers[key] for key in after} == after
-    assert answers["_commit"] == git(revisions.source, "describe", "--tags", revisions.new)
-    fresh = tmp_path / "fresh"
-    run_copy(
-        str(revisions.source),
-        str(fresh),
-        data={key: value for key, value in answers.items() if not key.startswith("_")},
-        defaults=True,
-        unsafe=True,
-        vcs_ref=revisions.new,
-        quiet=True,
-    )
-    # openapi.json is the project's, not the template's: the update writes it (updates/contract.py).
-    assert (project / "openapi.json").is_file()
-    generated = {"openapi.json"}
-    untouched = {
-        name
-        for name in project_files(project) - touched - generated
-        if not name.startswith(VERSIONS)
-    }
-    expected = {
-        name
-        for name in (str(p.relative_to(fresh)) for p in fresh.rglob("*") if p.is_file())
-        if not name.startswith(VERSIONS)
-    }
-    assert sorted(untouched - expected) == [], "files the new revision no longer renders"
-    assert sorted(expected - project_files(project)) == [], "files the update did not bring in"
-    differing = [
-        name
-        for name in sorted(expected & untouched)
-        if (project / name).read_bytes() != (fresh / name).read_bytes()
-    ]
-    assert differing == []
 
 
 @pytest.mark.parametrize("scenario", sorted(UPDATES))
