@@ -105,6 +105,7 @@ async def test_the_logs_of_a_session_hold_no_secret_and_no_email(
     ("text", "kept"),
     [
         ("postgresql://app:hunter2@db:5432/app", "postgresql://[redacted]@db:5432/app"),
+        ("redis://:hunter2@cache:6379/0", "redis://[redacted]@cache:6379/0"),
         ("('jane.doe@example.com', 'Jane')", "('j***@example.com', 'Jane')"),
         ("GET /api/v1/me 200", "GET /api/v1/me 200"),
     ],
