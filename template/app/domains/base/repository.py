@@ -120,18 +120,18 @@ class ListMixin[ModelT: Entity, FiltersT: Filters](Repository[ModelT]):
         page = page or PageParams()
         statement = self._apply_filters(self._select(), filters)
         # The page and the total in one statement: every row carries the number of rows the
-        # filters match (the window is counted before OFFSET and LIMIT apply).
-        counted = self._ordered(statement, sort).add_columns(func.count().over())
+        # filters match, counted by an uncorrelated subquery the database runs once (on
+        # PostgreSQL an InitPlan). Unlike a window count over the page query, it leaves the
+        # ORDER BY ... LIMIT free to read only the page's rows through an index.
+        total = _count(statement).scalar_subquery()
+        counted = self._ordered(statement, sort).add_columns(total)
         rows = (await self.session.execute(counted.offset(page.offset).limit(page.size))).all()
         if rows:
             return [row[0] for row in rows], rows[0][1]
         if page.offset == 0:
             return [], 0
         # Past the last page: no row carries the total, so count on its own.
-        total = await self.session.scalar(
-            select(func.count()).select_from(statement.order_by(None).subquery())
-        )
-        return [], total or 0
+        return [], await self.session.scalar(_count(statement)) or 0
 
     async def list_keyset(
         self,
@@ -261,6 +261,11 @@ class CrudRepository[ModelT: Entity, FiltersT: Filters](
     DeleteMixin[ModelT],
 ):
     """Every mixin at once, for domains that need the full set."""
+
+
+def _count(statement: Select[Any]) -> Select[int]:
+    """The number of rows `statement` matches (its scope and filters included)."""
+    return select(func.count()).select_from(statement.order_by(None).subquery())
 
 
 def _jsonable(value: Any) -> Any:

@@ -4,12 +4,15 @@ The users repository stands in for any repository: its scope lets a standard use
 their own row and an admin see every row.
 """
 
+import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
 from typing import Any, cast
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.domains.base.authorization import SYSTEM, AuthorizationContext, Role
 from app.domains.base.exceptions import NotFound, ValidationFailed
@@ -20,6 +23,30 @@ from app.domains.users.repository import UserRepository
 from app.domains.users.schemas import UserFilters
 
 NO_FILTERS = UserFilters()
+
+
+@contextmanager
+def statements(connection: AsyncConnection) -> Generator[list[tuple[str, Any]]]:
+    """Every statement sent to the database in the block, with its parameters."""
+    issued: list[tuple[str, Any]] = []
+
+    def record(*args: Any) -> None:
+        issued.append((args[2], args[3]))
+
+    event.listen(connection.sync_engine, "before_cursor_execute", record)
+    try:
+        yield issued
+    finally:
+        event.remove(connection.sync_engine, "before_cursor_execute", record)
+
+
+def rows_scanned(plan: dict[str, Any]) -> list[int]:
+    """The rows each scan of a PostgreSQL plan read, but for subqueries run once (InitPlans)."""
+    scanned = [plan["Actual Rows"]] if "Scan" in plan["Node Type"] else []
+    for child in plan.get("Plans", []):
+        if child.get("Parent Relationship") != "InitPlan":
+            scanned += rows_scanned(child)
+    return scanned
 
 
 @pytest.fixture
@@ -129,6 +156,34 @@ async def test_a_page_past_the_last_still_has_the_total(
     )
     admins = sum(user.role is Role.ADMIN for user in users)
     assert (rows, total) == ([], admins)
+
+
+async def test_a_page_is_one_statement_that_reads_only_its_rows(
+    session: AsyncSession, connection: AsyncConnection
+) -> None:
+    """The total comes with the page, but counting it must not make the database read and
+    sort every matching row before LIMIT: on PostgreSQL the page is read through the index
+    of its sort (the count, an InitPlan, runs once on its own)."""
+    await UserFactory.create_batch(session, 40)
+    repository = UserRepository(session, SYSTEM)
+    with statements(connection) as issued:
+        rows, total = await repository.list_page(
+            NO_FILTERS, sort=SortParams.parse("email"), page=PageParams(page=2, size=5)
+        )
+    assert (len(rows), total) == (5, 40)
+    assert len(issued) == 1
+    if connection.dialect.name != "postgresql":
+        return
+    # Tables this small are cheaper to read whole; the plan that matters is the one of a
+    # large table, which reads the index.
+    await connection.execute(text("SET LOCAL enable_seqscan = off"))
+    statement, parameters = issued[0]
+    explained = await connection.exec_driver_sql(
+        f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters
+    )
+    plan = explained.scalar_one()
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    assert max(rows_scanned(plan[0]["Plan"])) <= 2 * 5 + 1
 
 
 async def test_sorting_and_page_size(session: AsyncSession, users: list[User]) -> None:

@@ -63,6 +63,14 @@ def test_it_writes_the_domain_and_registers_it(project: Path) -> None:
     assert 'prefix="/invoices"' in (project / "app/api/routes/invoices.py").read_text()
 
 
+def test_the_new_table_has_an_index_for_its_default_page(project: Path) -> None:
+    """A page in the default order (newest first within the owner's rows, then by id) reads
+    an index, not every row of the owner: the model declares one, so its migration adds it."""
+    generate(project, INVOICE, Pipeline())
+    model = (project / "app/domains/invoice/models.py").read_text()
+    assert 'Index("ix_invoices_owner_id_created_at", "owner_id", "created_at", "id")' in model
+
+
 def test_a_second_run_is_refused_and_changes_nothing(project: Path) -> None:
     generate(project, INVOICE, Pipeline())
     before = snapshot(project)
