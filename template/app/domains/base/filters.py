@@ -19,6 +19,9 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 # Deep offsets are slow and can overflow a database integer; keyset pagination goes further.
 MAX_PAGE = 100_000
+# A cursor is a sort value and an id: anything longer is not one of ours, and is refused
+# before it is decoded.
+MAX_CURSOR_LENGTH = 1024
 
 
 class Filters(Input):
@@ -76,11 +79,13 @@ class Cursor:
 
     @classmethod
     def decode(cls, token: str) -> "Cursor":
+        if len(token) > MAX_CURSOR_LENGTH:
+            raise ValidationFailed.for_field("cursor", "is not a valid cursor")
         try:
             padded = token + "=" * (-len(token) % 4)
             data = json.loads(base64.urlsafe_b64decode(padded.encode()))
             return cls(sort=str(data["s"]), value=data["v"], id=str(data["i"]))
-        except (binascii.Error, ValueError, KeyError, TypeError) as error:
+        except (binascii.Error, ValueError, KeyError, TypeError, RecursionError) as error:
             raise ValidationFailed.for_field("cursor", "is not a valid cursor") from error
 
 

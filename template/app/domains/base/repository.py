@@ -27,6 +27,7 @@ from app.domains.base.authorization import (
 from app.domains.base.exceptions import NotFound, ValidationFailed
 from app.domains.base.filters import Cursor, Filters, KeysetParams, PageParams, SortParams
 from app.domains.base.models import Entity
+from app.domains.base.schemas import storable
 
 
 class Repository[ModelT: Entity]:
@@ -169,14 +170,8 @@ class ListMixin[ModelT: Entity, FiltersT: Filters](Repository[ModelT]):
         if cursor.sort != str(sort):
             raise ValidationFailed.for_field("cursor", f"was issued for sort {cursor.sort!r}")
         try:
-            python_type = column.type.python_type
-            value = cursor.value
-            if python_type is datetime:
-                value = datetime.fromisoformat(value)
-            elif python_type is uuid.UUID:
-                value = uuid.UUID(value)
-            elif not isinstance(value, python_type):
-                value = python_type(value)
+            # Checked as input is (`storable`): a time in UTC, text without NUL characters.
+            value = storable(_typed(column.type.python_type, cursor.value))
             return value, uuid.UUID(cursor.id)
         except (TypeError, ValueError) as error:
             raise ValidationFailed.for_field("cursor", "is not a valid cursor") from error
@@ -266,6 +261,20 @@ class CrudRepository[ModelT: Entity, FiltersT: Filters](
 def _count(statement: Select[Any]) -> Select[int]:
     """The number of rows `statement` matches (its scope and filters included)."""
     return select(func.count()).select_from(statement.order_by(None).subquery())
+
+
+def _typed(python_type: type[Any], value: Any) -> Any:
+    """A cursor's sort value as its column's type; `ValueError` or `TypeError` if it is not one."""
+    if python_type is datetime:
+        position = datetime.fromisoformat(value)
+        if position.tzinfo is None:
+            raise ValueError("a time without its offset is ambiguous")
+        return position
+    if python_type is uuid.UUID:
+        return uuid.UUID(value)
+    if isinstance(value, python_type):
+        return value
+    return python_type(value)
 
 
 def _jsonable(value: Any) -> Any:

@@ -4,6 +4,7 @@ The users repository stands in for any repository: its scope lets a standard use
 their own row and an admin see every row.
 """
 
+import base64
 import json
 import uuid
 from collections.abc import Callable, Generator
@@ -244,6 +245,34 @@ async def test_keyset_rejects_a_cursor_of_another_sort_or_garbage(
         await repository.list_keyset(
             NO_FILTERS, sort=SortParams.parse("email"), keyset=KeysetParams(after=tampered)
         )
+
+
+@pytest.mark.parametrize(
+    ("sort", "value"),
+    [
+        ("-created_at", "2025-01-01T00:00:00"),  # no offset: which UTC time is it?
+        ("created_at", "2025-01-01"),
+        ("-created_at", "9999-12-31T23:59:59-14:00"),  # after year 9999 in UTC
+        ("created_at", 20250101),
+        ("email", "a\x00b"),  # PostgreSQL refuses NUL characters in text
+    ],
+)
+async def test_keyset_refuses_a_cursor_value_no_database_can_compare(
+    session: AsyncSession, users: list[User], sort: str, value: object
+) -> None:
+    cursor = Cursor.decode(Cursor(sort=sort, value=value, id=str(uuid.uuid4())).encode())
+    with pytest.raises(ValidationFailed, match="cursor"):
+        await UserRepository(session, SYSTEM).list_keyset(
+            NO_FILTERS, sort=SortParams.parse(sort), keyset=KeysetParams(after=cursor)
+        )
+
+
+def test_a_cursor_too_long_or_too_deep_is_refused_before_it_is_read() -> None:
+    too_long = Cursor(sort="email", value="x" * 2000, id=str(uuid.uuid4())).encode()
+    too_deep = base64.urlsafe_b64encode(b"[" * 11_000 + b"]" * 11_000).decode()
+    for token in (too_long, too_deep):
+        with pytest.raises(ValidationFailed, match="cursor"):
+            Cursor.decode(token)
 
 
 def test_cursor_round_trips() -> None:
