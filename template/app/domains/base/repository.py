@@ -13,9 +13,21 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    FunctionElement,
+    Select,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from app.domains.base.authorization import (
     Actor,
@@ -28,6 +40,9 @@ from app.domains.base.exceptions import NotFound, ValidationFailed
 from app.domains.base.filters import Cursor, Filters, KeysetParams, PageParams, SortParams
 from app.domains.base.models import Entity
 from app.domains.base.schemas import storable
+
+# What a list is sorted by: a column, or an expression of one.
+type SortKey = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
 class Repository[ModelT: Entity]:
@@ -104,11 +119,14 @@ class ListMixin[ModelT: Entity, FiltersT: Filters](Repository[ModelT]):
             )
         return columns[sort.field]
 
-    def _ordered(self, statement: Select[Any], sort: SortParams) -> Select[Any]:
-        column = self._sort_column(sort)
+    def _ordered(
+        self, statement: Select[Any], sort: SortParams, key: SortKey | None = None
+    ) -> Select[Any]:
+        """`statement` sorted by `key` (by default the sort's column), then by id."""
+        by = self._sort_column(sort) if key is None else key
         if sort.descending:
-            return statement.order_by(column.desc(), self.model.id.desc())
-        return statement.order_by(column.asc(), self.model.id.asc())
+            return statement.order_by(by.desc(), self.model.id.desc())
+        return statement.order_by(by.asc(), self.model.id.asc())
 
     async def list_page(
         self,
@@ -144,19 +162,20 @@ class ListMixin[ModelT: Entity, FiltersT: Filters](Repository[ModelT]):
         sort = sort or self.default_sort
         keyset = keyset or KeysetParams()
         column = self._sort_column(sort)
+        # Rows are sorted and compared by the same key, so no row is skipped or read twice.
+        key = _comparable(column)
         statement = self._apply_filters(self._select(), filters)
         if keyset.after is not None:
             value, after_id = self._decode_position(keyset.after, sort, column)
             # Spelled out rather than as a row comparison, so each value binds with its
             # column's type (UUIDs and datetimes are stored differently per backend).
             if sort.descending:
-                after = or_(column < value, and_(column == value, self.model.id < after_id))
+                after = or_(key < value, and_(key == value, self.model.id < after_id))
             else:
-                after = or_(column > value, and_(column == value, self.model.id > after_id))
+                after = or_(key > value, and_(key == value, self.model.id > after_id))
             statement = statement.where(after)
-        rows = list(
-            await self.session.scalars(self._ordered(statement, sort).limit(keyset.limit + 1))
-        )
+        page = self._ordered(statement, sort, key).limit(keyset.limit + 1)
+        rows = list(await self.session.scalars(page))
         if len(rows) <= keyset.limit:
             return rows, None
         rows = rows[: keyset.limit]
@@ -256,6 +275,36 @@ class CrudRepository[ModelT: Entity, FiltersT: Filters](
     DeleteMixin[ModelT],
 ):
     """Every mixin at once, for domains that need the full set."""
+
+
+class _CanonicalTime(FunctionElement[Any]):
+    """A time column as it compares as text: SQLite stores times as text, with microseconds
+    when the ORM writes them ("2026-01-31 09:00:00.000000") and without when the server default
+    does ("2026-01-31 09:00:00"), and the shorter of two equal times sorts first. Padded to the
+    longer form, they sort as the times they are, and as bound values (always in that form)."""
+
+    inherit_cache = True
+
+    def __init__(self, column: SortKey) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(_CanonicalTime)
+def _time_as_stored(element: _CanonicalTime, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_CanonicalTime, "sqlite")
+def _time_padded(element: _CanonicalTime, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"substr({compiler.process(element.clauses, **kw)} || '.000000', 1, 26)"
+
+
+def _comparable(column: InstrumentedAttribute[Any]) -> SortKey:
+    """The key keyset pagination sorts and compares `column` by."""
+    if column.type.python_type is datetime:
+        return _CanonicalTime(column)
+    return column
 
 
 def _count(statement: Select[Any]) -> Select[int]:

@@ -9,10 +9,11 @@ import json
 import uuid
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import Uuid, bindparam, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.domains.base.authorization import SYSTEM, AuthorizationContext, Role
@@ -224,6 +225,41 @@ async def test_keyset_pages_cover_every_row_once(
             break
     expected, _ = await repository.list_page(NO_FILTERS, sort=SortParams.parse(sort))
     assert seen == [user.id for user in expected]
+
+
+async def test_keyset_pages_cover_rows_timed_by_the_server_default_once(
+    session: AsyncSession,
+) -> None:
+    """Rows written by SQL take their times from the server default (on SQLite, text without
+    microseconds), rows written by the ORM from Python; every page still follows the last."""
+    insert = text("INSERT INTO users (id, email, role) VALUES (:id, :email, 'standard')")
+    ids = [uuid.uuid4() for _ in range(7)]
+    await session.execute(
+        insert.bindparams(bindparam("id", type_=Uuid())),
+        [{"id": user_id, "email": f"sql{n}@example.com"} for n, user_id in enumerate(ids)],
+    )
+    repository = UserRepository(session, SYSTEM)
+    stamped = (await repository.get_many(ids))[0].created_at
+    for offset in (0, 0, 1, -1):  # the same time as the rows written by SQL, and around it
+        at = stamped + timedelta(microseconds=offset)
+        await UserFactory.create(session, created_at=at, updated_at=at)
+    for sort in ("created_at", "-created_at", "updated_at", "-updated_at"):
+        params = SortParams.parse(sort)
+        everyone, _ = await repository.list_page(NO_FILTERS, sort=params)
+        column = params.field
+        expected = sorted(everyone, key=lambda user: (getattr(user, column), user.id))
+        if params.descending:
+            expected.reverse()
+        seen: list[uuid.UUID] = []
+        cursor: Cursor | None = None
+        for _ in range(len(expected)):
+            rows, cursor = await repository.list_keyset(
+                NO_FILTERS, sort=params, keyset=KeysetParams(after=cursor, limit=2)
+            )
+            seen.extend(row.id for row in rows)
+            if cursor is None:
+                break
+        assert seen == [user.id for user in expected], sort
 
 
 async def test_keyset_rejects_a_cursor_of_another_sort_or_garbage(
