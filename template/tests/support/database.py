@@ -5,22 +5,25 @@
 `postgresql+asyncpg://postgres:postgres@localhost:5432/postgres`); each test session creates
 its own database next to it (the role needs CREATEDB) and drops it at the end, so sessions can
 run side by side and nothing is left behind.
+
+`statements` records what a block of a test sends to the database (to count its statements).
 """
 
 import os
 import shutil
 import textwrap
 import uuid
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, Generator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,3 +124,18 @@ def add_revision(
         downgrade=textwrap.indent(textwrap.dedent(downgrade).strip(), "    "),
     )
     (versions / f"{revision}.py").write_text(text)
+
+
+@contextmanager
+def statements(connection: AsyncConnection) -> Generator[list[tuple[str, Any]]]:
+    """Every statement sent to the database in the block, with its parameters."""
+    issued: list[tuple[str, Any]] = []
+
+    def record(*args: Any) -> None:
+        issued.append((args[2], args[3]))
+
+    event.listen(connection.sync_engine, "before_cursor_execute", record)
+    try:
+        yield issued
+    finally:
+        event.remove(connection.sync_engine, "before_cursor_execute", record)

@@ -45,6 +45,18 @@ from app.domains.base.schemas import storable
 type SortKey = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
+# The most ids (or new rows) one bulk operation takes. Each id is a parameter of the statement,
+# and PostgreSQL refuses a statement of more than 32,767; past this bound the caller splits
+# the work, rather than the database failing on it.
+MAX_BULK = 1_000
+
+
+def check_bulk(items: Sequence[object], field: str = "ids") -> None:
+    """Refuse (`ValidationFailed`) more than `MAX_BULK` ids or rows at once."""
+    if len(items) > MAX_BULK:
+        raise ValidationFailed.for_field(field, f"at most {MAX_BULK} at once, got {len(items)}")
+
+
 class Repository[ModelT: Entity]:
     """Scoped access to one model. Build it with a session and an actor (a user or `SYSTEM`)."""
 
@@ -84,6 +96,7 @@ class ReadMixin[ModelT: Entity](Repository[ModelT]):
         return await self.session.scalar(statement)
 
     async def get_many(self, entity_ids: Sequence[uuid.UUID]) -> list[ModelT]:
+        check_bulk(entity_ids)
         if not entity_ids:
             return []
         rows = await self.session.scalars(self._select().where(self.model.id.in_(entity_ids)))
@@ -203,6 +216,7 @@ class CreateMixin[ModelT: Entity](Repository[ModelT]):
         return entity
 
     async def add_all(self, entities: Sequence[ModelT]) -> list[ModelT]:
+        check_bulk(entities, "items")
         self.session.add_all(entities)
         await self.session.flush()
         return list(entities)
@@ -223,24 +237,21 @@ class UpdateMixin[ModelT: Entity](Repository[ModelT]):
         return updated
 
     async def update_many(self, entity_ids: Sequence[uuid.UUID], values: Mapping[str, Any]) -> int:
-        """Scoped bulk UPDATE; returns the number of rows changed."""
+        """Scoped bulk UPDATE; returns the number of rows changed.
+
+        The changed rows come back from the UPDATE itself (RETURNING), which refreshes those
+        already loaded: one statement, however many rows.
+        """
+        check_bulk(entity_ids)
         if not entity_ids:
             return 0
         statement = (
             self._apply_user_scope(update(self.model).where(self.model.id.in_(entity_ids)))
             .values(**values)
-            .returning(self.model.id)
-            .execution_options(synchronize_session=False)
+            .returning(self.model)
+            .execution_options(populate_existing=True, synchronize_session=False)
         )
-        changed = list(await self.session.scalars(statement))
-        await self._refresh_loaded(changed)
-        return len(changed)
-
-    async def _refresh_loaded(self, entity_ids: Sequence[uuid.UUID]) -> None:
-        for entity_id in entity_ids:
-            key = self.session.sync_session.identity_key(self.model, entity_id)
-            if (loaded := self.session.identity_map.get(key)) is not None:
-                await self.session.refresh(loaded)
+        return len(list(await self.session.scalars(statement)))
 
 
 class DeleteMixin[ModelT: Entity](Repository[ModelT]):
@@ -252,6 +263,7 @@ class DeleteMixin[ModelT: Entity](Repository[ModelT]):
 
     async def delete_many(self, entity_ids: Sequence[uuid.UUID]) -> int:
         """Scoped bulk DELETE; returns the number of rows removed."""
+        check_bulk(entity_ids)
         if not entity_ids:
             return 0
         statement = (

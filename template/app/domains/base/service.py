@@ -34,7 +34,7 @@ from app.domains.base.authorization import (
 from app.domains.base.exceptions import Conflict, NotFound, PermissionDenied
 from app.domains.base.filters import Cursor, Filters, KeysetParams, PageParams, SortParams
 from app.domains.base.models import Entity
-from app.domains.base.repository import CrudRepository
+from app.domains.base.repository import CrudRepository, check_bulk
 
 
 class Action(enum.StrEnum):
@@ -210,6 +210,7 @@ class Service[ModelT: Entity, FiltersT: Filters, RepositoryT: CrudRepository[Any
         return (await self.bulk_create([data]))[0]
 
     async def bulk_create(self, items: Sequence[BaseModel]) -> list[ModelT]:
+        check_bulk(items, "items")
         self._authorize(Action.CREATE)
         entities = []
         for data in items:
@@ -234,6 +235,7 @@ class Service[ModelT: Entity, FiltersT: Filters, RepositoryT: CrudRepository[Any
             return await self.repository.update(instance, {**values, "updated_by": self.actor_id})
 
     async def bulk_update(self, entity_ids: Sequence[uuid.UUID], data: BaseModel) -> int:
+        check_bulk(entity_ids)
         instances = await self._get_all_visible(entity_ids)
         values = data.model_dump(exclude_unset=True)
         self._authorize(Action.UPDATE, instances, values)
@@ -252,6 +254,7 @@ class Service[ModelT: Entity, FiltersT: Filters, RepositoryT: CrudRepository[Any
         await self.repository.delete(instance)
 
     async def bulk_delete(self, entity_ids: Sequence[uuid.UUID]) -> int:
+        check_bulk(entity_ids)
         instances = await self._get_all_visible(entity_ids)
         self._authorize(Action.DELETE, instances)
         return await self.repository.delete_many([instance.id for instance in instances])

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.domains.base.authorization import Role
 from app.domains.base.exceptions import Conflict, PermissionDenied
+from app.domains.base.repository import check_bulk
 from app.domains.base.service import Action, Service
 from app.domains.users.exceptions import (
     AdminRequired,
@@ -81,6 +82,7 @@ class UserService(Service[User, UserFilters, UserRepository]):
         """Lock the acting admin's row and the targets' (one statement, in a fixed order), and
         refuse with 403 when the admin is one no longer. An actor the context says is not an
         admin is left to the usual checks, which answer 404 before 403."""
+        check_bulk(targets)  # before they are locked: one parameter each
         if self.is_system or not self.context.is_admin:
             return
         actor = self.context.user_id

@@ -7,13 +7,12 @@ their own row and an admin see every row.
 import base64
 import json
 import uuid
-from collections.abc import Callable, Generator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Uuid, bindparam, event, text
+from sqlalchemy import Uuid, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.domains.base.authorization import SYSTEM, AuthorizationContext, Role
@@ -23,23 +22,9 @@ from app.domains.users.factory import UserFactory
 from app.domains.users.models import User
 from app.domains.users.repository import UserRepository
 from app.domains.users.schemas import UserFilters
+from tests.support.database import statements
 
 NO_FILTERS = UserFilters()
-
-
-@contextmanager
-def statements(connection: AsyncConnection) -> Generator[list[tuple[str, Any]]]:
-    """Every statement sent to the database in the block, with its parameters."""
-    issued: list[tuple[str, Any]] = []
-
-    def record(*args: Any) -> None:
-        issued.append((args[2], args[3]))
-
-    event.listen(connection.sync_engine, "before_cursor_execute", record)
-    try:
-        yield issued
-    finally:
-        event.remove(connection.sync_engine, "before_cursor_execute", record)
 
 
 def rows_scanned(plan: dict[str, Any]) -> list[int]:

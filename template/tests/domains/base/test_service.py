@@ -1,19 +1,25 @@
 """The base service: explicit construction, deny-by-default permissions, audit fields."""
 
 import dataclasses
+import uuid
 from collections.abc import Mapping
 from typing import Any, cast
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.domains.base.authorization import AuthorizationContext, Role, UserContext
-from app.domains.base.exceptions import NotFound, PermissionDenied
+from app.domains.base.authorization import SYSTEM, AuthorizationContext, Role, UserContext
+from app.domains.base.exceptions import NotFound, PermissionDenied, ValidationFailed
+from app.domains.base.repository import MAX_BULK
 from app.domains.base.service import Action, Service
 from app.domains.users.factory import UserFactory
 from app.domains.users.models import User
 from app.domains.users.repository import UserRepository
 from app.domains.users.schemas import UserCreate, UserFilters, UserUpdate
+from app.domains.users.service import UserService
+from tests.support.database import statements
+
+ADMIN_ROLE = UserUpdate(role=Role.ADMIN)
 
 
 class BareService(Service[User, UserFilters, UserRepository]):
@@ -89,6 +95,45 @@ async def test_the_system_may_do_everything(session: AsyncSession) -> None:
     assert await service.bulk_delete(ids) == 2
     with pytest.raises(NotFound):
         await service.get(ids[0])
+
+
+async def test_a_bulk_update_costs_the_same_statements_for_any_number_of_rows(
+    session: AsyncSession, connection: AsyncConnection
+) -> None:
+    """The rows it changes come back refreshed from the UPDATE itself: none is read again."""
+    service = BareService.for_system(session)
+    issued: dict[int, int] = {}
+    for count in (2, 40):
+        users = await UserFactory.create_batch(session, count)
+        with statements(connection) as during:
+            changed = await service.bulk_update([user.id for user in users], ADMIN_ROLE)
+        assert changed == count
+        assert all(user.role is Role.ADMIN for user in users)
+        issued[count] = len(during)
+    assert issued[2] == issued[40]
+
+
+async def test_more_ids_or_items_than_a_bulk_operation_takes_are_refused(
+    session: AsyncSession,
+) -> None:
+    """Refused before any statement, rather than failing in the database (PostgreSQL takes
+    at most 32,767 parameters a statement)."""
+    admin = await UserFactory.create(session, role=Role.ADMIN)
+    ids = [uuid.uuid4() for _ in range(MAX_BULK + 1)]
+    items = [UserCreate(email=f"user{n}@example.com") for n in range(MAX_BULK + 1)]
+    for service in (
+        BareService.for_system(session),
+        UserService.for_user(session, AuthorizationContext.of(admin)),
+    ):
+        for operation in (
+            service.bulk_update(ids, ADMIN_ROLE),
+            service.bulk_delete(ids),
+            service.bulk_create(items),
+        ):
+            with pytest.raises(ValidationFailed, match=f"at most {MAX_BULK}"):
+                await operation
+    with pytest.raises(ValidationFailed, match="ids"):
+        await UserRepository(session, SYSTEM).get_many(ids)
 
 
 async def test_bulk_operations_are_not_found_when_any_row_is_out_of_scope(
