@@ -152,15 +152,28 @@ def replace_dead_connections(
                 raise DisconnectionError("a pooled connection did not answer a ping") from error
 
 
+def _unicode_lower(value: Any) -> Any:
+    """SQL `lower()` as PostgreSQL's: every letter, not only ASCII ones (SQLite's own)."""
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, bytes):
+        return value.decode(errors="replace").lower()
+    return value if value is None else str(value).lower()
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
-    """Foreign keys on, WAL, and transactions that SQLAlchemy controls.
+    """Foreign keys on, WAL, transactions that SQLAlchemy controls, and a `lower()` that knows
+    every letter.
 
     pysqlite/aiosqlite otherwise begin transactions lazily and on their own terms, which breaks
     SAVEPOINT (used by nested transactions and by the test suite's per-test rollback).
+    Case-insensitive matches (`icontains`, `ilike`) compile to `lower()` on SQLite, whose own
+    changes only ASCII letters: "é" would not find "É" as it does on PostgreSQL.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Uuid, bindparam, text
+from sqlalchemy import Uuid, bindparam, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.domains.base.authorization import SYSTEM, AuthorizationContext, Role
@@ -130,6 +130,22 @@ async def test_filters_and_search(session: AsyncSession) -> None:
     assert [row.email for row in rows] == ["alan@turing.example.com"]
     rows, total = await repository.list_page(UserFilters(search="%"))
     assert (rows, total) == ([], 0)
+
+
+async def test_case_insensitive_search_ignores_the_case_of_every_letter(
+    session: AsyncSession,
+) -> None:
+    """`icontains` (the generated domains' search) finds the same rows on SQLite, whose own
+    `lower()` changes only ASCII letters, as on PostgreSQL."""
+    for email in ("é@example.com", "éclair@example.com", "e@example.com"):
+        await UserFactory.create(session, email=email)
+    found = await session.scalars(
+        select(User.email).where(User.email.icontains("É")).order_by(User.email)
+    )
+    assert list(found) == ["é@example.com", "éclair@example.com"]
+    for value in ("é", "É", "ÉCLAIR", "Éclair"):
+        assert await session.scalar(select(literal(value).icontains("é"))), value
+        assert await session.scalar(select(func.lower(value))) == value.lower()
 
 
 async def test_a_page_past_the_last_still_has_the_total(
