@@ -12,7 +12,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -47,6 +47,17 @@ _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 logger = logging.getLogger("app.request")
 log_access = AccessLog()
+
+
+# Where a request's after-response work waits (see `after_response`): a list the middleware puts
+# in the scope, which a copy of the scope further in still holds.
+AFTER_RESPONSE = "app.after_response"
+
+
+def after_response(request: Request, work: Callable[[], Awaitable[None]]) -> None:
+    """Run `work` once the response has been sent, whatever it was: unlike a FastAPI background
+    task, which an error response drops. `work` handles its own errors (they are logged)."""
+    request.scope[AFTER_RESPONSE].append(work)
 
 
 def request_id_from(scope: Scope) -> str:
@@ -96,6 +107,8 @@ class RequestContextMiddleware:
             scope = {**scope, "method": "GET"}
 
         headers = self.docs_headers if scope["path"].startswith(DOCS_PATHS) else self.headers
+        later: list[Callable[[], Awaitable[None]]] = []
+        scope[AFTER_RESPONSE] = later
 
         async def send_with_request_id(message: Message) -> None:
             nonlocal status, response_started
@@ -128,6 +141,11 @@ class RequestContextMiddleware:
             if self.access_log and (status >= 400 or scope["path"] not in self.quiet_paths):
                 duration_ms = round((time.perf_counter() - started) * 1000, 2)
                 log_access(method, scope["path"], status, duration_ms)
+            for work in later:
+                try:
+                    await work()
+                except Exception:
+                    logger.exception("after-response work failed for %s %s", method, scope["path"])
             user_id_var.reset(user_token)
             request_id_var.reset(request_token)
 
