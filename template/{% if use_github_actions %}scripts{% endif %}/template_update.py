@@ -340,7 +340,7 @@ def branch_lease(project: Path, remote: str, branch: str, new: str) -> str | Non
     # The script's commits before it added its trailer have its title.
     ours = [f"--grep=^{TRAILER}: ", "--grep=^chore: update the template from .* to v[0-9]"]
     theirs = git(
-        project, "log", "--invert-grep", *ours, "--format=%h %s", f"HEAD..{tip}"
+        project, "log", "--no-merges", "--invert-grep", *ours, "--format=%h %s", f"HEAD..{tip}"
     ).splitlines()
     if theirs:
         raise SystemExit(

@@ -242,7 +242,8 @@ def test_a_text_access_line_has_the_status_and_the_duration() -> None:
 
 
 def test_a_text_line_escapes_the_control_characters_a_path_carries() -> None:
-    forged = "/api/v1/me\n2026-12-01 00:00:00,000 INFO    app.access: GET /admin 200\x1b[2J\r"
+    forged = "/api/v1/me\n2026-12-01 00:00:00,000 INFO    app.access: GET /admin 200"
+    forged += "\x1b[2J\r\u2028\x85"
     with configured(json_format=False) as stream:
         AccessLog()("GET", forged, 404, 1.0)
         try:
@@ -252,7 +253,7 @@ def test_a_text_line_escapes_the_control_characters_a_path_carries() -> None:
     written = stream.getvalue().splitlines()
     assert written[0].endswith(
         " app.access: GET /api/v1/me\\n2026-12-01 00:00:00,000 INFO    app.access: GET /admin"
-        " 200\\x1b[2J\\r 404 [duration_ms=1.0]"
+        " 200\\x1b[2J\\r\\u2028\\x85 404 [duration_ms=1.0]"
     )
     assert "failed while serving /api/v1/me\\n2026" in written[1]
     assert written[2] == "Traceback (most recent call last):"  # the traceback keeps its lines

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 MAX_NAME_LENGTH = 30
-# PostgreSQL truncates identifiers past 63 bytes; the longest generated constraint name,
-# fk_<plural>_owner_id_users, adds 18 characters to the plural.
+# PostgreSQL truncates identifiers past 63 bytes; the longest generated name, the index
+# ix_<plural>_owner_id_created_at, adds 23 characters to the plural.
 MAX_PLURAL_LENGTH = 40
 # Packages, layers and paths of the project itself.
 RESERVED = frozenset(
