@@ -61,6 +61,26 @@ def is_unavailable(error: BaseException) -> bool:
     )
 
 
+# The violations a concurrent write causes, which a domain answers as a conflict: unique
+# (23505, a primary key's too) and foreign key (23503) on PostgreSQL; SQLite's names for them.
+CONFLICT_STATES = ("23505", "23503")
+SQLITE_CONFLICTS = (
+    "SQLITE_CONSTRAINT_UNIQUE",
+    "SQLITE_CONSTRAINT_PRIMARYKEY",
+    "SQLITE_CONSTRAINT_FOREIGNKEY",
+)
+
+
+def is_conflict(error: sqlalchemy_exc.IntegrityError) -> bool:
+    """Whether `error` is a unique or foreign-key violation (another request's write got there
+    first), rather than a NOT NULL or CHECK violation (a bug, or a schema the code does not
+    know)."""
+    state = getattr(error.orig, "sqlstate", None)
+    if isinstance(state, str):
+        return state in CONFLICT_STATES
+    return getattr(error.orig, "sqlite_errorname", None) in SQLITE_CONFLICTS
+
+
 @dataclass(frozen=True)
 class Timeouts:
     """How long, in seconds, the service waits on its database before it gives up: a new

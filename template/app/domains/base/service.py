@@ -35,6 +35,7 @@ from app.domains.base.exceptions import Conflict, NotFound, PermissionDenied
 from app.domains.base.filters import Cursor, Filters, KeysetParams, PageParams, SortParams
 from app.domains.base.models import Entity
 from app.domains.base.repository import CrudRepository, check_bulk
+from app.infrastructure.database import is_conflict
 
 
 class Action(enum.StrEnum):
@@ -164,10 +165,13 @@ class DomainService[ModelT: Entity, FiltersT: Filters, RepositoryT: CrudReposito
 
     @asynccontextmanager
     async def _conflicts_as_domain_errors(self) -> AsyncGenerator[None]:
-        """Turn a unique or foreign-key violation raised by a flush into a `Conflict`."""
+        """Turn a unique or foreign-key violation raised by a flush into a `Conflict` (any
+        other violation is not the caller's doing, and goes on as it is)."""
         try:
             yield
         except IntegrityError as error:
+            if not is_conflict(error):
+                raise
             raise self._conflict(error) from error
 
 

@@ -1,6 +1,7 @@
 """Users rules: self-only for standard users, admin-only management, no self-demotion."""
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domains.base.authorization import AuthorizationContext, Role
@@ -14,6 +15,7 @@ from app.domains.users.exceptions import (
 from app.domains.users.models import User
 from app.domains.users.schemas import UserCreate, UserFilters, UserUpdate
 from app.domains.users.service import UserService
+from app.infrastructure.database import is_conflict
 
 
 def service_for(session: AsyncSession, user: User) -> UserService:
@@ -75,6 +77,23 @@ async def test_an_email_taken_by_a_concurrent_request_is_the_same_error(
     monkeypatch.setattr(service.repository, "get_by_email", not_found_yet)
     with pytest.raises(EmailAlreadyRegistered):
         await service.update(admin.id, UserUpdate(email=alice.email))
+
+
+async def test_a_violation_other_than_a_conflict_is_not_answered_as_one(
+    session: AsyncSession, admin: User
+) -> None:
+    """A NOT NULL violation (here an address left out; in production, a column a newer schema
+    added) is a fault of the service, not "the e-mail is taken"."""
+    service = service_for(session, admin)
+
+    async def add_without_an_address() -> None:
+        async with service._conflicts_as_domain_errors():
+            session.add(User(email=None, role=Role.STANDARD))
+            await session.flush()
+
+    with pytest.raises(IntegrityError) as raised:
+        await add_without_an_address()
+    assert not is_conflict(raised.value)
 
 
 async def test_nobody_changes_their_own_role(session: AsyncSession, admin: User) -> None:
